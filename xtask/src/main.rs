@@ -1,0 +1,63 @@
+//! `cargo xtask`: Switchyard's project automation, one module per command (see `USAGE`).
+//!
+//! This is matklad's cargo-xtask pattern: plain Rust instead of shell scripts, so the same checks run
+//! on every machine. It stays small and synchronous: no tokio, few dependencies, and nothing in the
+//! workspace depends on it. The repository-wide tidy tests live here too (`tidy`, test-only).
+
+mod bench;
+mod ci;
+mod dist;
+mod publish;
+mod release;
+#[cfg(test)]
+mod tidy;
+mod util;
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci        set up redis-server and a Python venv with the OpenAI SDK, then run
+            fmt, clippy and every test, stopping at the first failure
+  bench     run the benchmarks (not yet implemented)
+  dist      build release artifacts (not yet implemented)
+  release   prepare a release (not yet implemented)
+  publish   publish the crates to crates.io (not yet implemented)
+  help      print this message";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match dispatch(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(args: &[String]) -> Result<()> {
+    let Some((command, rest)) = args.split_first() else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    match command.as_str() {
+        "ci" => ci::run(rest),
+        "bench" => bench::run(rest),
+        "dist" => dist::run(rest),
+        "release" => release::run(rest),
+        "publish" => publish::run(rest),
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`\n\n{USAGE}"),
+    }
+}

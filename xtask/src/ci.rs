@@ -30,18 +30,34 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let target = steps.run("setup: target dir", None, || target_dir(&root))?;
     let redis_server = steps.run("setup: redis-server", None, setup::redis_server)?;
     let python = steps.run("setup: python venv", None, || setup::python_venv(&target))?;
-    let env = setup::CiEnv { redis_server, python };
+    let env = setup::CiEnv {
+        redis_server,
+        python,
+    };
     println!("{}", env.describe());
 
     steps.run(
         "fmt",
         Some("run `cargo fmt --all` and commit the result"),
-        || run_cmd(cargo().args(["fmt", "--all", "--", "--check"]).current_dir(&root)),
+        || {
+            run_cmd(
+                cargo()
+                    .args(["fmt", "--all", "--", "--check"])
+                    .current_dir(&root),
+            )
+        },
     )?;
     steps.run("clippy", None, || {
         run_cmd(
             cargo()
-                .args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])
+                .args([
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ])
                 .current_dir(&root),
         )
     })?;
@@ -64,7 +80,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             )
         })?;
     } else {
-        steps.skip("provider-template test", &format!("no {PROVIDER_TEMPLATE}/Cargo.toml"));
+        steps.skip(
+            "provider-template test",
+            &format!("no {PROVIDER_TEMPLATE}/Cargo.toml"),
+        );
     }
 
     println!("{}", steps.summary());
@@ -86,12 +105,20 @@ enum Outcome {
 
 impl Steps {
     fn new() -> Self {
-        Self { started: Instant::now(), done: Vec::new() }
+        Self {
+            started: Instant::now(),
+            done: Vec::new(),
+        }
     }
 
     /// Runs one step. On failure it prints the summary so far and returns an error that names the
     /// step (and says what to do, when there is one obvious fix).
-    fn run<T>(&mut self, name: &str, hint: Option<&str>, step: impl FnOnce() -> Result<T>) -> Result<T> {
+    fn run<T>(
+        &mut self,
+        name: &str,
+        hint: Option<&str>,
+        step: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
         println!("\n==> xtask ci: {name}");
         let started = Instant::now();
         let result = step();
@@ -106,17 +133,26 @@ impl Steps {
                 self.done.push((name.to_owned(), Outcome::Failed(took)));
                 eprintln!("{}", self.summary());
                 let hint = hint.map(|hint| format!(": {hint}")).unwrap_or_default();
-                Err(err.context(format!("xtask ci: step `{name}` failed after {}{hint}", secs(took))))
+                Err(err.context(format!(
+                    "xtask ci: step `{name}` failed after {}{hint}",
+                    secs(took)
+                )))
             }
         }
     }
 
     fn skip(&mut self, name: &str, why: &str) {
-        self.done.push((name.to_owned(), Outcome::Skipped(why.to_owned())));
+        self.done
+            .push((name.to_owned(), Outcome::Skipped(why.to_owned())));
     }
 
     fn summary(&self) -> String {
-        let width = self.done.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+        let width = self
+            .done
+            .iter()
+            .map(|(name, _)| name.len())
+            .max()
+            .unwrap_or(0);
         let mut out = String::from("\nxtask ci summary:\n");
         for (name, outcome) in &self.done {
             let line = match outcome {
@@ -127,7 +163,12 @@ impl Steps {
             // Writing to a String cannot fail.
             let _ = writeln!(out, "  {name:<width$}  {line}");
         }
-        let _ = write!(out, "  {:<width$}  total   {:>8}", "", secs(self.started.elapsed()));
+        let _ = write!(
+            out,
+            "  {:<width$}  total   {:>8}",
+            "",
+            secs(self.started.elapsed())
+        );
         out
     }
 }
@@ -143,17 +184,27 @@ mod tests {
     #[test]
     fn a_failed_step_is_named_in_the_error_and_the_summary() {
         let mut steps = Steps::new();
-        steps.run("first", None, || Ok(())).expect("an Ok step passes");
+        steps
+            .run("first", None, || Ok(()))
+            .expect("an Ok step passes");
         let err = steps
-            .run("clippy", Some("fix the warnings"), || -> Result<()> { bail!("`cargo clippy` failed") })
+            .run("clippy", Some("fix the warnings"), || -> Result<()> {
+                bail!("`cargo clippy` failed")
+            })
             .expect_err("a failing step fails the run");
         let message = format!("{err:#}");
         assert!(message.contains("step `clippy` failed"), "{message}");
         assert!(message.contains("fix the warnings"), "{message}");
         assert!(message.contains("`cargo clippy` failed"), "{message}");
         let summary = steps.summary();
-        assert!(summary.contains("first") && summary.contains("ok"), "{summary}");
-        assert!(summary.contains("clippy") && summary.contains("FAILED"), "{summary}");
+        assert!(
+            summary.contains("first") && summary.contains("ok"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("clippy") && summary.contains("FAILED"),
+            "{summary}"
+        );
         assert!(summary.contains("total"), "{summary}");
     }
 }

@@ -32,7 +32,11 @@ fn every_rs_file_starts_with_a_doc_line() {
     let problems: Vec<String> = files
         .iter()
         .filter_map(|file| {
-            let shown = file.strip_prefix(&root).unwrap_or(file).display().to_string();
+            let shown = file
+                .strip_prefix(&root)
+                .unwrap_or(file)
+                .display()
+                .to_string();
             match fs::read_to_string(file) {
                 Ok(text) => check_doc_header(&shown, &text),
                 Err(err) => Some(format!("{shown}: could not read it as UTF-8 text: {err}")),
@@ -55,7 +59,8 @@ fn ci_run_calls_only_cargo_xtask_ci() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let executable = fs::metadata(&path).is_ok_and(|meta| meta.permissions().mode() & 0o111 != 0);
+        let executable =
+            fs::metadata(&path).is_ok_and(|meta| meta.permissions().mode() & 0o111 != 0);
         if !executable {
             problems.push(
                 ".ci/run is not executable: run `chmod +x .ci/run` (git keeps the mode bit) and commit it"
@@ -68,13 +73,19 @@ fn ci_run_calls_only_cargo_xtask_ci() {
 
 /// Appends every `.rs` file under `dir`, skipping `SKIPPED_DIRS` and symlinks.
 fn collect_rs_files(dir: &Path, files: &mut Vec<PathBuf>) {
-    let entries = fs::read_dir(dir).unwrap_or_else(|err| panic!("could not list {}: {err}", dir.display()));
+    let entries =
+        fs::read_dir(dir).unwrap_or_else(|err| panic!("could not list {}: {err}", dir.display()));
     for entry in entries {
         let entry = entry.unwrap_or_else(|err| panic!("could not list {}: {err}", dir.display()));
         let path = entry.path();
-        let Ok(file_type) = entry.file_type() else { continue };
+        let Ok(file_type) = entry.file_type() else {
+            continue;
+        };
         if file_type.is_dir() {
-            if !SKIPPED_DIRS.iter().any(|skipped| entry.file_name() == *skipped) {
+            if !SKIPPED_DIRS
+                .iter()
+                .any(|skipped| entry.file_name() == *skipped)
+            {
                 collect_rs_files(&path, files);
             }
         } else if file_type.is_file() && path.extension().is_some_and(|ext| ext == "rs") {
@@ -89,7 +100,11 @@ fn check_doc_header(shown: &str, text: &str) -> Option<String> {
         return None;
     }
     let first = text.lines().next().unwrap_or("");
-    let found = if first.trim().is_empty() { "an empty line".to_owned() } else { format!("`{first}`") };
+    let found = if first.trim().is_empty() {
+        "an empty line".to_owned()
+    } else {
+        format!("`{first}`")
+    };
     Some(format!(
         "{shown}: line 1 is {found}, but every .rs file must start with a `//!` line saying what the file is \
          (STYLE.md, \"Docs and comments\"): add e.g. `//! <what this file is, in one sentence>` as line 1"
@@ -108,7 +123,10 @@ fn check_ci_run(text: &str) -> Vec<String> {
     let mut runs_xtask_ci = 0;
     for (index, line) in text.lines().enumerate() {
         let line = line.trim();
-        let allowed = line.is_empty() || line.starts_with('#') || line.starts_with("set ") || line.starts_with("cd ");
+        let allowed = line.is_empty()
+            || line.starts_with('#')
+            || line.starts_with("set ")
+            || line.starts_with("cd ");
         if allowed {
             continue;
         }
@@ -119,9 +137,13 @@ fn check_ci_run(text: &str) -> Vec<String> {
         }
     }
     match runs_xtask_ci {
-        0 => problems.push(format!(".ci/run never runs `cargo xtask ci`: end it with `exec cargo xtask ci`; {FIX}")),
+        0 => problems.push(format!(
+            ".ci/run never runs `cargo xtask ci`: end it with `exec cargo xtask ci`; {FIX}"
+        )),
         1 => {}
-        n => problems.push(format!(".ci/run runs `cargo xtask ci` {n} times: keep one `exec cargo xtask ci`")),
+        n => problems.push(format!(
+            ".ci/run runs `cargo xtask ci` {n} times: keep one `exec cargo xtask ci`"
+        )),
     }
     problems
 }
@@ -132,12 +154,23 @@ mod tests {
 
     #[test]
     fn doc_header_check_accepts_inner_doc_comments_only() {
-        assert_eq!(check_doc_header("a.rs", "//! What this is.\nfn main() {}\n"), None);
-        let outer = check_doc_header("crates/x/src/a.rs", "/// Not a module doc.\n").expect("`///` is rejected");
-        assert!(outer.contains("crates/x/src/a.rs: line 1 is `/// Not a module doc.`"), "{outer}");
-        let blank = check_doc_header("b.rs", "\n//! Too late.\n").expect("a blank line 1 is rejected");
+        assert_eq!(
+            check_doc_header("a.rs", "//! What this is.\nfn main() {}\n"),
+            None
+        );
+        let outer = check_doc_header("crates/x/src/a.rs", "/// Not a module doc.\n")
+            .expect("`///` is rejected");
+        assert!(
+            outer.contains("crates/x/src/a.rs: line 1 is `/// Not a module doc.`"),
+            "{outer}"
+        );
+        let blank =
+            check_doc_header("b.rs", "\n//! Too late.\n").expect("a blank line 1 is rejected");
         assert!(blank.contains("line 1 is an empty line"), "{blank}");
-        assert!(check_doc_header("c.rs", "").is_some(), "an empty file is rejected");
+        assert!(
+            check_doc_header("c.rs", "").is_some(),
+            "an empty file is rejected"
+        );
     }
 
     #[test]
@@ -150,15 +183,26 @@ mod tests {
     fn ci_run_check_rejects_extra_or_missing_commands() {
         let extra = check_ci_run("#!/usr/bin/env bash\nset -e\ncargo test\nexec cargo xtask ci\n");
         assert_eq!(extra.len(), 1, "{extra:?}");
-        assert!(extra[0].starts_with(".ci/run line 3 runs `cargo test`"), "{extra:?}");
+        assert!(
+            extra[0].starts_with(".ci/run line 3 runs `cargo test`"),
+            "{extra:?}"
+        );
 
         let missing = check_ci_run("#!/bin/sh\nset -e\n");
-        assert!(missing.iter().any(|p| p.contains("never runs `cargo xtask ci`")), "{missing:?}");
+        assert!(
+            missing
+                .iter()
+                .any(|p| p.contains("never runs `cargo xtask ci`")),
+            "{missing:?}"
+        );
 
         let twice = check_ci_run("#!/bin/sh\ncargo xtask ci\ncargo xtask ci\n");
         assert!(twice.iter().any(|p| p.contains("2 times")), "{twice:?}");
 
         let no_shebang = check_ci_run("exec cargo xtask ci\n");
-        assert!(no_shebang.iter().any(|p| p.contains("not a shebang")), "{no_shebang:?}");
+        assert!(
+            no_shebang.iter().any(|p| p.contains("not a shebang")),
+            "{no_shebang:?}"
+        );
     }
 }

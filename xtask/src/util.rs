@@ -10,9 +10,16 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 /// The workspace root. xtask's manifest sits one directory below it.
+///
+/// Cargo sets `CARGO_MANIFEST_DIR` when it runs us (`cargo xtask`, `cargo test`); the run-time value
+/// wins over the compile-time one, because a binary reused from a shared target dir may have been
+/// compiled in another checkout.
 pub(crate) fn project_root() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+    let manifest_dir = env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir
+        .parent()
+        .map_or_else(|| manifest_dir.clone(), Path::to_path_buf)
 }
 
 /// A `cargo` command: the cargo that is running us (env `CARGO`), so toolchain overrides carry over.
@@ -27,8 +34,8 @@ pub(crate) fn target_dir(root: &Path) -> Result<PathBuf> {
             .args(["metadata", "--format-version", "1", "--no-deps"])
             .current_dir(root),
     )?;
-    let metadata: serde_json::Value =
-        serde_json::from_str(&stdout).context("`cargo metadata` printed something that is not JSON")?;
+    let metadata: serde_json::Value = serde_json::from_str(&stdout)
+        .context("`cargo metadata` printed something that is not JSON")?;
     let dir = metadata["target_directory"]
         .as_str()
         .context("`cargo metadata` output has no `target_directory`")?;
@@ -39,9 +46,9 @@ pub(crate) fn target_dir(root: &Path) -> Result<PathBuf> {
 pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     let shown = display(cmd);
     println!("$ {shown}");
-    let status = cmd
-        .status()
-        .with_context(|| format!("could not start `{shown}`: is the program installed and on PATH?"))?;
+    let status = cmd.status().with_context(|| {
+        format!("could not start `{shown}`: is the program installed and on PATH?")
+    })?;
     if !status.success() {
         bail!("`{shown}` failed ({status})");
     }
@@ -51,10 +58,9 @@ pub(crate) fn run(cmd: &mut Command) -> Result<()> {
 /// Runs `cmd` and returns its stdout; on failure the error carries its stderr.
 pub(crate) fn output(cmd: &mut Command) -> Result<String> {
     let shown = display(cmd);
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("could not start `{shown}`: is the program installed and on PATH?"))?;
+    let out = cmd.stdin(Stdio::null()).output().with_context(|| {
+        format!("could not start `{shown}`: is the program installed and on PATH?")
+    })?;
     if !out.status.success() {
         bail!(
             "`{shown}` failed ({}):\n{}",
@@ -62,7 +68,8 @@ pub(crate) fn output(cmd: &mut Command) -> Result<String> {
             String::from_utf8_lossy(&out.stderr).trim_end()
         );
     }
-    String::from_utf8(out.stdout).with_context(|| format!("`{shown}` printed output that is not UTF-8"))
+    String::from_utf8(out.stdout)
+        .with_context(|| format!("`{shown}` printed output that is not UTF-8"))
 }
 
 /// Whether `cmd` runs and exits successfully, with its output discarded. For probes such as
@@ -103,7 +110,9 @@ fn display(cmd: &Command) -> String {
         .chain(cmd.get_args())
         .map(|part| {
             let part = part.to_string_lossy();
-            if part.is_empty() || part.contains(|c: char| c.is_whitespace() || "'\"<>|&;$".contains(c)) {
+            if part.is_empty()
+                || part.contains(|c: char| c.is_whitespace() || "'\"<>|&;$".contains(c))
+            {
                 format!("'{}'", part.replace('\'', r"'\''"))
             } else {
                 part.into_owned()
@@ -128,6 +137,9 @@ mod tests {
     fn project_root_is_the_workspace_root() {
         let manifest = std::fs::read_to_string(project_root().join("Cargo.toml"))
             .expect("the workspace root has a Cargo.toml");
-        assert!(manifest.contains("[workspace]"), "project_root() is not the workspace root");
+        assert!(
+            manifest.contains("[workspace]"),
+            "project_root() is not the workspace root"
+        );
     }
 }

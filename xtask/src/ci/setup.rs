@@ -83,8 +83,9 @@ pub(crate) fn redis_server() -> Result<PathBuf> {
         );
     }
     apt_install_redis()?;
-    let path = find_on_path("redis-server")
-        .context("apt-get installed redis-server but it is not on PATH (Debian puts it in /usr/bin)")?;
+    let path = find_on_path("redis-server").context(
+        "apt-get installed redis-server but it is not on PATH (Debian puts it in /usr/bin)",
+    )?;
     println!("installed {} ({})", path.display(), redis_version(&path)?);
     Ok(path)
 }
@@ -108,14 +109,16 @@ pub(crate) fn python_venv(target_dir: &Path) -> Result<PathBuf> {
 
     let venv = target_dir.join(VENV_DIR);
     let python = venv_python(&venv);
-    if !succeeds(Command::new(&python).args(["-c", "import sys"])) {
+    if !succeeds(Command::new(&python).args(["-c", "import pip"])) {
         if venv.exists() {
-            // A venv whose interpreter does not start (say the base Python was upgraded) is rebuilt.
+            // A venv whose interpreter does not start (the base Python was upgraded) or that has no
+            // pip (`python3 -m venv` failed half-way for want of ensurepip) is rebuilt.
             println!("{} is broken; recreating it", venv.display());
-            fs::remove_dir_all(&venv).with_context(|| format!("could not remove {}", venv.display()))?;
+            fs::remove_dir_all(&venv)
+                .with_context(|| format!("could not remove {}", venv.display()))?;
         }
         let base = BASE_PYTHONS.iter().find_map(|name| find_on_path(name)).with_context(|| {
-            format!("none of {BASE_PYTHONS:?} is on PATH: install Python 3 (3.9 or newer) to run the SDK tests")
+            format!("none of {BASE_PYTHONS:?} is on PATH: install Python 3 with its venv module to run the SDK tests")
         })?;
         run(Command::new(&base).args(["-m", "venv"]).arg(&venv)).with_context(|| {
             format!(
@@ -125,28 +128,36 @@ pub(crate) fn python_venv(target_dir: &Path) -> Result<PathBuf> {
             )
         })?;
     }
-    if !succeeds(Command::new(&python).args(["-c", "import openai"])) {
-        run(Command::new(&python).args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--quiet",
-            OPENAI_REQUIREMENT,
-        ]))
-        .context("could not install the OpenAI Python SDK from PyPI")?;
+    // Importing openai takes a second or two, so the probe also yields the version we print.
+    if let Ok(version) = openai_version(&python) {
+        println!("using {} (openai {version})", python.display());
+        return Ok(python);
     }
+    run(Command::new(&python).args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--quiet",
+        OPENAI_REQUIREMENT,
+    ]))
+    .context("could not install the OpenAI Python SDK from PyPI")?;
     let version = openai_version(&python)?;
     println!("using {} (openai {version})", python.display());
     Ok(python)
 }
 
 fn venv_python(venv: &Path) -> PathBuf {
-    if cfg!(windows) { venv.join("Scripts").join("python.exe") } else { venv.join("bin").join("python") }
+    if cfg!(windows) {
+        venv.join("Scripts").join("python.exe")
+    } else {
+        venv.join("bin").join("python")
+    }
 }
 
 fn openai_version(python: &Path) -> Result<String> {
-    let version = output(Command::new(python).args(["-c", "import openai; print(openai.__version__)"]))?;
+    let version =
+        output(Command::new(python).args(["-c", "import openai; print(openai.__version__)"]))?;
     Ok(version.trim().to_owned())
 }
 
@@ -167,9 +178,15 @@ fn is_root() -> bool {
 fn apt_install_redis() -> Result<()> {
     let was_listening = default_redis_port_open();
     {
-        let _no_service_starts = DenyServiceStarts::install()?;
+        let _no_service_starts = DenyServiceStarts::install_at(Path::new(POLICY_RC_D))?;
         run(apt_get().args(["update", "-q"]))?;
-        run(apt_get().args(["install", "-y", "-q", "--no-install-recommends", "redis-server"]))?;
+        run(apt_get().args([
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            "redis-server",
+        ]))?;
     }
     // policy-rc.d covers Debian's init scripts and deb-systemd-invoke; if a service manager started
     // the daemon anyway, stop it. A server that was listening before we installed is not ours.
@@ -202,20 +219,25 @@ struct DenyServiceStarts {
 }
 
 impl DenyServiceStarts {
-    fn install() -> Result<Self> {
-        let path = Path::new(POLICY_RC_D);
+    fn install_at(path: &Path) -> Result<Self> {
         if path.exists() {
             return Ok(Self { created: None });
         }
-        fs::write(path, "#!/bin/sh\n# Written by cargo xtask ci while it installs packages.\nexit 101\n")
-            .with_context(|| format!("could not write {POLICY_RC_D}"))?;
+        let shown = path.display();
+        fs::write(
+            path,
+            "#!/bin/sh\n# Written by cargo xtask ci while it installs packages.\nexit 101\n",
+        )
+        .with_context(|| format!("could not write {shown}"))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(path, fs::Permissions::from_mode(0o755))
-                .with_context(|| format!("could not make {POLICY_RC_D} executable"))?;
+                .with_context(|| format!("could not make {shown} executable"))?;
         }
-        Ok(Self { created: Some(path.to_path_buf()) })
+        Ok(Self {
+            created: Some(path.to_path_buf()),
+        })
     }
 }
 
@@ -224,7 +246,47 @@ impl Drop for DenyServiceStarts {
         if let Some(path) = &self.created
             && let Err(err) = fs::remove_file(path)
         {
-            eprintln!("warning: could not remove {}: {err}; remove it by hand", path.display());
+            eprintln!(
+                "warning: could not remove {}: {err}; remove it by hand",
+                path.display()
+            );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_start_denial_is_written_then_removed_and_an_existing_one_is_kept() {
+        let dir = env::temp_dir().join(format!("xtask-policy-rc-d-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("create a temp dir");
+        let path = dir.join("policy-rc.d");
+
+        let guard = DenyServiceStarts::install_at(&path).expect("write policy-rc.d");
+        assert!(
+            is_executable(&path),
+            "policy-rc.d must be executable for invoke-rc.d to run it"
+        );
+        let status = Command::new(&path).status().expect("run policy-rc.d");
+        assert_eq!(
+            status.code(),
+            Some(101),
+            "exit 101 is what forbids starting services"
+        );
+        drop(guard);
+        assert!(
+            !path.exists(),
+            "the policy-rc.d we wrote must be removed after the install"
+        );
+
+        fs::write(&path, "#!/bin/sh\nexit 0\n").expect("write the machine's own policy-rc.d");
+        drop(DenyServiceStarts::install_at(&path).expect("keep an existing policy-rc.d"));
+        assert_eq!(
+            fs::read_to_string(&path).expect("read it back"),
+            "#!/bin/sh\nexit 0\n"
+        );
+        fs::remove_dir_all(&dir).expect("clean up the temp dir");
     }
 }

@@ -134,13 +134,19 @@ pub fn is_quota_message(message: &str) -> bool {
 pub fn is_unsupported_params_message(message: &str) -> bool {
     contains_any(
         message,
-        &["unsupported parameter", "unsupported value", "is not supported with this model"],
+        &[
+            "unsupported parameter",
+            "unsupported value",
+            "is not supported with this model",
+        ],
     )
 }
 
 /// Case-insensitive substring search without allocating.
 fn contains_any(haystack: &str, needles: &[&str]) -> bool {
-    needles.iter().any(|needle| contains_ignore_case(haystack, needle))
+    needles
+        .iter()
+        .any(|needle| contains_ignore_case(haystack, needle))
 }
 
 fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
@@ -156,22 +162,70 @@ mod tests {
     use super::*;
 
     fn f<'a>(t: Option<&'a str>, c: Option<&'a str>, m: Option<&'a str>) -> ErrorFields<'a> {
-        ErrorFields { error_type: t, code: c, message: m }
+        ErrorFields {
+            error_type: t,
+            code: c,
+            message: m,
+        }
     }
 
     #[test]
     fn codes_win_over_status() {
         let cases = [
-            (400, f(Some("invalid_request_error"), Some("context_length_exceeded"), None), ErrorKind::ContextWindowExceeded),
-            (400, f(None, Some("content_policy_violation"), None), ErrorKind::ContentPolicyViolation),
-            (400, f(None, Some("content_filter"), None), ErrorKind::ContentPolicyViolation),
-            (400, f(None, Some("ResponsibleAIPolicyViolation"), None), ErrorKind::ContentPolicyViolation),
-            (429, f(Some("insufficient_quota"), Some("insufficient_quota"), None), ErrorKind::QuotaExceeded),
-            (429, f(Some("requests"), Some("rate_limit_exceeded"), None), ErrorKind::RateLimit),
-            (404, f(None, Some("model_not_found"), None), ErrorKind::NotFound),
-            (404, f(None, Some("DeploymentNotFound"), None), ErrorKind::NotFound),
-            (400, f(None, Some("unsupported_parameter"), None), ErrorKind::UnsupportedParams),
-            (529, f(Some("overloaded_error"), None, None), ErrorKind::ServiceUnavailable),
+            (
+                400,
+                f(
+                    Some("invalid_request_error"),
+                    Some("context_length_exceeded"),
+                    None,
+                ),
+                ErrorKind::ContextWindowExceeded,
+            ),
+            (
+                400,
+                f(None, Some("content_policy_violation"), None),
+                ErrorKind::ContentPolicyViolation,
+            ),
+            (
+                400,
+                f(None, Some("content_filter"), None),
+                ErrorKind::ContentPolicyViolation,
+            ),
+            (
+                400,
+                f(None, Some("ResponsibleAIPolicyViolation"), None),
+                ErrorKind::ContentPolicyViolation,
+            ),
+            (
+                429,
+                f(Some("insufficient_quota"), Some("insufficient_quota"), None),
+                ErrorKind::QuotaExceeded,
+            ),
+            (
+                429,
+                f(Some("requests"), Some("rate_limit_exceeded"), None),
+                ErrorKind::RateLimit,
+            ),
+            (
+                404,
+                f(None, Some("model_not_found"), None),
+                ErrorKind::NotFound,
+            ),
+            (
+                404,
+                f(None, Some("DeploymentNotFound"), None),
+                ErrorKind::NotFound,
+            ),
+            (
+                400,
+                f(None, Some("unsupported_parameter"), None),
+                ErrorKind::UnsupportedParams,
+            ),
+            (
+                529,
+                f(Some("overloaded_error"), None, None),
+                ErrorKind::ServiceUnavailable,
+            ),
         ];
         for (status, fields, want) in cases {
             assert_eq!(classify(status, fields), want, "{status} {fields:?}");
@@ -181,30 +235,63 @@ mod tests {
     #[test]
     fn messages_are_read_last() {
         assert_eq!(
-            classify(400, f(Some("invalid_request_error"), None, Some("prompt is too long: 210000 tokens > 200000 maximum"))),
+            classify(
+                400,
+                f(
+                    Some("invalid_request_error"),
+                    None,
+                    Some("prompt is too long: 210000 tokens > 200000 maximum")
+                )
+            ),
             ErrorKind::ContextWindowExceeded
         );
         assert_eq!(
-            classify(400, f(None, None, Some("This model's maximum context length is 8192 tokens"))),
+            classify(
+                400,
+                f(
+                    None,
+                    None,
+                    Some("This model's maximum context length is 8192 tokens")
+                )
+            ),
             ErrorKind::ContextWindowExceeded
         );
         assert_eq!(
-            classify(429, f(None, None, Some("You exceeded your current quota, please check your plan"))),
+            classify(
+                429,
+                f(
+                    None,
+                    None,
+                    Some("You exceeded your current quota, please check your plan")
+                )
+            ),
             ErrorKind::QuotaExceeded
         );
-        assert_eq!(classify(400, f(None, None, Some("something else"))), ErrorKind::BadRequest);
+        assert_eq!(
+            classify(400, f(None, None, Some("something else"))),
+            ErrorKind::BadRequest
+        );
     }
 
     #[test]
     fn server_errors_keep_their_class() {
         // A context-window code on a 500 does not make the deployment look healthy.
-        assert_eq!(classify(500, f(None, Some("context_length_exceeded"), None)), ErrorKind::InternalServer);
-        assert_eq!(classify(503, f(Some("overloaded_error"), None, None)), ErrorKind::ServiceUnavailable);
+        assert_eq!(
+            classify(500, f(None, Some("context_length_exceeded"), None)),
+            ErrorKind::InternalServer
+        );
+        assert_eq!(
+            classify(503, f(Some("overloaded_error"), None, None)),
+            ErrorKind::ServiceUnavailable
+        );
         assert_eq!(classify(502, ErrorFields::default()), ErrorKind::BadGateway);
     }
 
     #[test]
     fn non_error_status_is_a_server_fault() {
-        assert_eq!(classify(200, ErrorFields::default()), ErrorKind::InternalServer);
+        assert_eq!(
+            classify(200, ErrorFields::default()),
+            ErrorKind::InternalServer
+        );
     }
 }

@@ -23,7 +23,10 @@ pub struct RetryHint {
 impl RetryHint {
     /// A hint carrying only a wait.
     pub fn after(wait: Duration) -> Self {
-        RetryHint { after: Some(wait.min(MAX_HINT)), should_retry: None }
+        RetryHint {
+            after: Some(wait.min(MAX_HINT)),
+            should_retry: None,
+        }
     }
 
     /// Combines two hints: the longer wait wins, an explicit `should_retry` is kept.
@@ -91,7 +94,10 @@ where
             .filter_map(|(reset, _)| *reset)
             .max()
     });
-    RetryHint { after: after.map(|d| d.min(MAX_HINT)), should_retry }
+    RetryHint {
+        after: after.map(|d| d.min(MAX_HINT)),
+        should_retry,
+    }
 }
 
 /// `retry-after-ms: 1500`: milliseconds, fractional allowed.
@@ -118,13 +124,17 @@ pub fn parse_go_duration(value: &str) -> Option<Duration> {
     }
     let mut total = 0f64;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if num_len == 0 {
             return None;
         }
         let number: f64 = rest[..num_len].parse().ok()?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "h" => 3600.0,
             "m" => 60.0,
@@ -228,7 +238,9 @@ pub fn parse_http_date(value: &str) -> Option<SystemTime> {
 
 /// The time from `now` until `at`, zero if `at` has passed.
 fn until(at: SystemTime, now: SystemTime) -> Duration {
-    at.duration_since(now).unwrap_or(Duration::ZERO).min(MAX_HINT)
+    at.duration_since(now)
+        .unwrap_or(Duration::ZERO)
+        .min(MAX_HINT)
 }
 
 fn parse_non_negative_f64(value: &str) -> Option<f64> {
@@ -240,7 +252,11 @@ fn secs_f64(secs: f64) -> Option<Duration> {
     if !secs.is_finite() || secs < 0.0 {
         return None;
     }
-    Some(Duration::try_from_secs_f64(secs).unwrap_or(MAX_HINT).min(MAX_HINT))
+    Some(
+        Duration::try_from_secs_f64(secs)
+            .unwrap_or(MAX_HINT)
+            .min(MAX_HINT),
+    )
 }
 
 fn max_opt(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
@@ -298,22 +314,46 @@ struct Slot {
 /// then Anthropic requests/tokens/input-tokens/output-tokens (RFC 3339 timestamps).
 fn reset_slot(name: &str) -> Option<Slot> {
     const LIMITS: [(&str, &str); RESET_SLOTS] = [
-        ("x-ratelimit-reset-requests", "x-ratelimit-remaining-requests"),
+        (
+            "x-ratelimit-reset-requests",
+            "x-ratelimit-remaining-requests",
+        ),
         ("x-ratelimit-reset-tokens", "x-ratelimit-remaining-tokens"),
-        ("anthropic-ratelimit-requests-reset", "anthropic-ratelimit-requests-remaining"),
-        ("anthropic-ratelimit-tokens-reset", "anthropic-ratelimit-tokens-remaining"),
-        ("anthropic-ratelimit-input-tokens-reset", "anthropic-ratelimit-input-tokens-remaining"),
-        ("anthropic-ratelimit-output-tokens-reset", "anthropic-ratelimit-output-tokens-remaining"),
+        (
+            "anthropic-ratelimit-requests-reset",
+            "anthropic-ratelimit-requests-remaining",
+        ),
+        (
+            "anthropic-ratelimit-tokens-reset",
+            "anthropic-ratelimit-tokens-remaining",
+        ),
+        (
+            "anthropic-ratelimit-input-tokens-reset",
+            "anthropic-ratelimit-input-tokens-remaining",
+        ),
+        (
+            "anthropic-ratelimit-output-tokens-reset",
+            "anthropic-ratelimit-output-tokens-remaining",
+        ),
     ];
-    LIMITS.iter().enumerate().find_map(|(index, (reset, remaining))| {
-        if name.eq_ignore_ascii_case(reset) {
-            Some(Slot { index, part: Part::Reset })
-        } else if name.eq_ignore_ascii_case(remaining) {
-            Some(Slot { index, part: Part::Remaining })
-        } else {
-            None
-        }
-    })
+    LIMITS
+        .iter()
+        .enumerate()
+        .find_map(|(index, (reset, remaining))| {
+            if name.eq_ignore_ascii_case(reset) {
+                Some(Slot {
+                    index,
+                    part: Part::Reset,
+                })
+            } else if name.eq_ignore_ascii_case(remaining) {
+                Some(Slot {
+                    index,
+                    part: Part::Remaining,
+                })
+            } else {
+                None
+            }
+        })
 }
 
 #[cfg(test)]
@@ -339,24 +379,53 @@ mod tests {
         assert_eq!(parse_retry_after("NaN", now()), None);
         assert_eq!(parse_retry_after("inf", now()), None);
         assert_eq!(parse_retry_after("", now()), None);
-        assert_eq!(parse_retry_after("1e400", now()), None, "overflowing float parses to inf");
-        assert_eq!(parse_retry_after("99999999999999999999", now()), Some(MAX_HINT));
+        assert_eq!(
+            parse_retry_after("1e400", now()),
+            None,
+            "overflowing float parses to inf"
+        );
+        assert_eq!(
+            parse_retry_after("99999999999999999999", now()),
+            Some(MAX_HINT)
+        );
     }
 
     #[test]
     fn retry_after_http_date() {
-        assert_eq!(parse_retry_after("Wed, 01 May 2024 12:00:30 GMT", now()), Some(ms(30_000)));
-        assert_eq!(parse_retry_after("Wed, 01 May 2024 11:00:00 GMT", now()), Some(Duration::ZERO), "past date");
-        assert_eq!(parse_retry_after("Wed, 01 Foo 2024 11:00:00 GMT", now()), None);
-        assert_eq!(parse_retry_after("Wed, 01 May 2024 25:00:00 GMT", now()), None);
-        assert_eq!(parse_retry_after("Wed, 01 May 2024 12:00:30 PST", now()), None);
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(UNIX_EPOCH + Duration::from_secs(784_111_777)));
+        assert_eq!(
+            parse_retry_after("Wed, 01 May 2024 12:00:30 GMT", now()),
+            Some(ms(30_000))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 01 May 2024 11:00:00 GMT", now()),
+            Some(Duration::ZERO),
+            "past date"
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 01 Foo 2024 11:00:00 GMT", now()),
+            None
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 01 May 2024 25:00:00 GMT", now()),
+            None
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 01 May 2024 12:00:30 PST", now()),
+            None
+        );
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(UNIX_EPOCH + Duration::from_secs(784_111_777))
+        );
     }
 
     #[test]
     fn retry_after_ms() {
         assert_eq!(parse_retry_after_ms("250"), Some(ms(250)));
-        assert_eq!(parse_retry_after_ms("0.5"), Some(Duration::from_micros(500)));
+        assert_eq!(
+            parse_retry_after_ms("0.5"),
+            Some(Duration::from_micros(500))
+        );
         assert_eq!(parse_retry_after_ms("-1"), None);
         assert_eq!(parse_retry_after_ms("soon"), None);
     }
@@ -386,9 +455,18 @@ mod tests {
     #[test]
     fn rfc3339() {
         let t = |s| parse_rfc3339(s).map(|t| t.duration_since(UNIX_EPOCH).ok());
-        assert_eq!(t("2024-05-01T12:00:30Z"), Some(Some(Duration::from_secs(1_714_564_830))));
-        assert_eq!(t("2024-05-01T12:00:30.250Z"), Some(Some(Duration::from_millis(1_714_564_830_250))));
-        assert_eq!(t("2024-05-01T14:00:30+02:00"), Some(Some(Duration::from_secs(1_714_564_830))));
+        assert_eq!(
+            t("2024-05-01T12:00:30Z"),
+            Some(Some(Duration::from_secs(1_714_564_830)))
+        );
+        assert_eq!(
+            t("2024-05-01T12:00:30.250Z"),
+            Some(Some(Duration::from_millis(1_714_564_830_250)))
+        );
+        assert_eq!(
+            t("2024-05-01T14:00:30+02:00"),
+            Some(Some(Duration::from_secs(1_714_564_830)))
+        );
         assert_eq!(t("2024-13-01T12:00:30Z"), None);
         assert_eq!(t("2024-05-01T12:00:30"), None, "an offset is required");
         assert_eq!(t("yesterday"), None);
@@ -397,15 +475,23 @@ mod tests {
 
     #[test]
     fn header_precedence() {
-        let h = |pairs: &[(&'static str, &'static str)]| parse_headers(pairs.iter().copied(), now());
-        assert_eq!(h(&[("Retry-After", "2"), ("retry-after-ms", "2500")]).after, Some(ms(2500)));
+        let h =
+            |pairs: &[(&'static str, &'static str)]| parse_headers(pairs.iter().copied(), now());
+        assert_eq!(
+            h(&[("Retry-After", "2"), ("retry-after-ms", "2500")]).after,
+            Some(ms(2500))
+        );
         assert_eq!(
             h(&[("retry-after", "1"), ("x-ratelimit-reset-requests", "6m0s")]).after,
             Some(ms(1000)),
             "an explicit retry-after beats reset headers"
         );
         assert_eq!(
-            h(&[("x-ratelimit-reset-requests", "1s"), ("x-ratelimit-reset-tokens", "6m0s")]).after,
+            h(&[
+                ("x-ratelimit-reset-requests", "1s"),
+                ("x-ratelimit-reset-tokens", "6m0s")
+            ])
+            .after,
             Some(Duration::from_secs(360)),
             "largest reset wins when no remaining header is present"
         );
@@ -434,7 +520,16 @@ mod tests {
     #[test]
     fn merge_keeps_longest() {
         let a = RetryHint::after(ms(10));
-        let b = RetryHint { after: Some(ms(20)), should_retry: Some(false) };
-        assert_eq!(a.merge(b), RetryHint { after: Some(ms(20)), should_retry: Some(false) });
+        let b = RetryHint {
+            after: Some(ms(20)),
+            should_retry: Some(false),
+        };
+        assert_eq!(
+            a.merge(b),
+            RetryHint {
+                after: Some(ms(20)),
+                should_retry: Some(false)
+            }
+        );
     }
 }

@@ -1078,3 +1078,246 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn round_trip<T: Serialize + serde::de::DeserializeOwned>(wire: &Value) -> (T, Value) {
+        let parsed: T = serde_json::from_value(wire.clone()).expect("wire JSON parses");
+        let back = serde_json::to_value(&parsed).expect("serializes");
+        (parsed, back)
+    }
+
+    #[test]
+    fn request_with_unknown_fields_round_trips_unchanged() {
+        let wire = json!({
+            "model": "gpt-4o",
+            "messages": [
+                {"role": "developer", "content": "Be brief."},
+                {"role": "user", "content": [
+                    {"type": "text", "text": "What is this?", "cache_control": {"type": "ephemeral"}},
+                    {"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": "low"}},
+                    {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+                    {"type": "text"}
+                ]},
+                {"role": "assistant", "content": "", "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "look", "arguments": "{\"q\":1}"}}
+                ], "refusal": null},
+                {"role": "tool", "tool_call_id": "call_1", "content": "a cat"},
+                {"role": "function", "name": "legacy", "content": "kept"}
+            ],
+            "stream": true,
+            "stream_options": {"include_usage": true, "future_option": 1},
+            "temperature": 0.7,
+            "top_p": 0.95,
+            "max_tokens": 100,
+            "max_completion_tokens": 120,
+            "n": 1,
+            "stop": ["\n\n", "END"],
+            "tools": [{"type": "function", "function": {"name": "look", "description": "Looks", "parameters": {"type": "object"}, "strict": true}}],
+            "tool_choice": {"type": "function", "function": {"name": "look"}},
+            "response_format": {"type": "json_object"},
+            "user": "u-1",
+            "seed": -42,
+            "logit_bias": {"50256": -100},
+            "parallel_tool_calls": false,
+            "metadata": {"trace": "abc"}
+        });
+        let (req, back): (ChatRequest, _) = round_trip(&wire);
+        assert_eq!(back, wire);
+
+        // The modelled fields are where a provider expects them.
+        assert_eq!(req.messages[0].role, Role::Developer);
+        assert_eq!(req.messages[4].role, Role::Other("function".to_owned()));
+        assert!(req.wants_stream_usage());
+        assert_eq!(
+            req.stop,
+            Some(Stop::Many(vec!["\n\n".to_owned(), "END".to_owned()]))
+        );
+        assert_eq!(req.extra.get("parallel_tool_calls"), Some(&json!(false)));
+        let Some(Content::Parts(parts)) = &req.messages[1].content else {
+            panic!("parts expected: {:?}", req.messages[1].content);
+        };
+        assert!(
+            matches!(&parts[0], ContentPart::Text(t) if t.text == "What is this?" && t.extra.contains_key("cache_control"))
+        );
+        assert!(
+            matches!(&parts[1], ContentPart::ImageUrl(i) if i.image_url.detail.as_deref() == Some("low"))
+        );
+        assert_eq!(parts[2].part_type(), Some("input_audio"));
+        // A known type that does not parse is kept whole, not dropped.
+        assert!(matches!(&parts[3], ContentPart::Other(_)));
+        assert_eq!(
+            req.messages[1]
+                .content
+                .as_ref()
+                .map(Content::to_text)
+                .as_deref(),
+            Some("What is this?")
+        );
+    }
+
+    #[test]
+    fn response_round_trips_with_nulls_and_unknown_fields() {
+        let wire = json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000u64,
+            "model": "gpt-4o-2024-08-06",
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hello there", "refusal": null, "annotations": []},
+                "logprobs": null,
+                "finish_reason": "stop"
+            }],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11,
+                      "prompt_tokens_details": {"cached_tokens": 0}},
+            "system_fingerprint": "fp_1", "service_tier": "default"
+        });
+        let (resp, back): (ChatResponse, _) = round_trip(&wire);
+        assert_eq!(back, wire);
+        assert_eq!(resp.text(), Some("Hello there"));
+        assert_eq!(resp.choices[0].finish_reason, Some(FinishReason::Stop));
+        assert_eq!(resp.choices[0].logprobs(), None);
+        assert_eq!(resp.usage.as_ref().map(|u| u.total_tokens), Some(11));
+    }
+
+    #[test]
+    fn chunk_round_trips_and_keeps_null_finish_reason() {
+        let wire = json!({
+            "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "system_fingerprint": "fp",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": "", "refusal": null},
+                         "logprobs": null, "finish_reason": null}]
+        });
+        let (chunk, back): (ChatChunk, _) = round_trip(&wire);
+        assert_eq!(back, wire);
+        // Role and empty text are not content: the commit point has not been reached.
+        assert!(!chunk.has_content());
+    }
+
+    #[test]
+    fn unknown_finish_reason_is_kept() {
+        let wire = json!({"index": 0, "delta": {}, "finish_reason": "end_turn"});
+        let (choice, back): (ChunkChoice, _) = round_trip(&wire);
+        assert_eq!(
+            choice.finish_reason,
+            Some(FinishReason::Other("end_turn".to_owned()))
+        );
+        assert_eq!(back, wire);
+    }
+
+    #[test]
+    fn has_content_marks_the_commit_point() {
+        let chunk =
+            |delta: Delta| ChatChunk::new("c", "m", 0).with_choice(ChunkChoice::new(0, delta));
+        assert!(!chunk(Delta::assistant()).has_content());
+        assert!(!chunk(Delta::text("")).has_content());
+        assert!(
+            !ChatChunk::new("c", "m", 0)
+                .with_choice(ChunkChoice::finished(0, FinishReason::Stop))
+                .has_content()
+        );
+        assert!(chunk(Delta::text("Hi")).has_content());
+
+        let tool = ToolCallDelta {
+            function: Some(FunctionCallDelta {
+                arguments: Some("{\"a\"".to_owned()),
+                ..FunctionCallDelta::default()
+            }),
+            ..ToolCallDelta::default()
+        };
+        assert!(
+            chunk(Delta {
+                tool_calls: Some(vec![tool]),
+                ..Delta::default()
+            })
+            .has_content()
+        );
+
+        let mut refusal = Delta::default();
+        refusal
+            .extra
+            .insert("refusal".to_owned(), json!("I can't help with that."));
+        assert!(chunk(refusal).has_content());
+    }
+
+    #[test]
+    fn constructors_write_openai_json() {
+        let req = ChatRequest::new(
+            "group",
+            vec![Message::system("be nice"), Message::user("hi")],
+        );
+        assert_eq!(
+            serde_json::to_value(&req).expect("serializes"),
+            json!({"model": "group", "messages": [
+                {"role": "system", "content": "be nice"},
+                {"role": "user", "content": "hi"}
+            ]})
+        );
+        let parts = Message::user(vec![
+            ContentPart::text("look"),
+            ContentPart::image_url("data:image/png;base64,AA"),
+        ]);
+        assert_eq!(
+            serde_json::to_value(&parts).expect("serializes"),
+            json!({"role": "user", "content": [
+                {"type": "text", "text": "look"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}
+            ]})
+        );
+        let tool = Message::tool("call_1", "42");
+        assert_eq!(
+            serde_json::to_value(&tool).expect("serializes"),
+            json!({"role": "tool", "content": "42", "tool_call_id": "call_1"})
+        );
+        assert_eq!(Usage::new(3, 4).total_tokens, 7);
+    }
+
+    #[test]
+    fn a_request_without_model_or_messages_is_rejected() {
+        assert!(serde_json::from_value::<ChatRequest>(json!({"messages": []})).is_err());
+        assert!(serde_json::from_value::<ChatRequest>(json!({"model": "m"})).is_err());
+        assert!(
+            serde_json::from_value::<ChatRequest>(
+                json!({"model": "m", "messages": [{"content": "no role"}]})
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn split_response_streams_the_same_answer() {
+        let mut response = ChatResponse::from_text("id-1", "m", "Hello");
+        response.usage = Some(Usage::new(1, 1));
+        response.choices[0].message.tool_calls =
+            Some(vec![ToolCall::function("call_1", "f", "{}")]);
+        let chunks = ChatChunk::split_response(&response);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0].text(), Some("Hello"));
+        assert_eq!(chunks[0].choices[0].delta.role, Some(Role::Assistant));
+        assert_eq!(
+            chunks[0].choices[0].delta.tool_calls.as_ref().map(Vec::len),
+            Some(1)
+        );
+        assert_eq!(chunks[1].finish_reason(), Some(&FinishReason::Stop));
+        assert_eq!(chunks[1].usage, Some(Usage::new(1, 1)));
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c.id == "id-1" && c.object == "chat.completion.chunk")
+        );
+    }
+
+    #[test]
+    fn embeddings_round_trip() {
+        let wire = json!({"model": "text-embedding-3-small", "input": ["a", "b"], "dimensions": 8, "encoding_format": "float"});
+        let (req, back): (EmbeddingsRequest, _) = round_trip(&wire);
+        assert_eq!(back, wire);
+        assert_eq!(req.dimensions, Some(8));
+        let wire = json!({"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.5]}],
+                          "model": "m", "usage": {"prompt_tokens": 2, "completion_tokens": 0, "total_tokens": 2}});
+        let (_, back): (EmbeddingsResponse, _) = round_trip(&wire);
+        assert_eq!(back, wire);
+    }
+}

@@ -1,0 +1,315 @@
+//! The endpoints: chat completions (plain and streamed), embeddings, models, health, metrics.
+
+use std::{
+    convert::Infallible,
+    sync::{Arc, atomic::Ordering},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Json,
+    body::{Body, Bytes},
+    extract::{Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use futures::StreamExt;
+use router::{Report, RoutedStream};
+
+use crate::http::{
+    AppState,
+    auth::Caller,
+    error::{ApiError, error_body, openai_type_and_code},
+    headers::{REQUEST_ID, report_headers},
+    request,
+};
+
+/// Reads the body up to the limit.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // axum reports an over-limit body as a "length limit exceeded" error.
+        let text = e.to_string();
+        if text.contains("length limit") {
+            ApiError::payload_too_large(limit)
+        } else {
+            ApiError::bad_request(format!("the request body could not be read: {text}"), None)
+        }
+    })
+}
+
+fn request_id(app: &AppState, headers: &HeaderMap) -> Arc<str> {
+    match headers
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+    {
+        Some(id) => id.into(),
+        None => {
+            let n = app.request_counter.fetch_add(1, Ordering::Relaxed);
+            format!("sy-{:08x}{:08x}", app.instance_tag, n).into()
+        }
+    }
+}
+
+/// Time the proxy itself spent: total minus upstream attempts and retry waits.
+fn overhead(started: Instant, report: &Report) -> Duration {
+    let upstream: Duration = report
+        .attempts
+        .iter()
+        .map(|a| a.latency + a.wait_before)
+        .sum();
+    started.elapsed().saturating_sub(upstream)
+}
+
+fn finish(app: &AppState, request_id: &str, result: Result<Response, ApiError>) -> Response {
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    app.metrics.request(resp.status().as_u16());
+    if !resp.headers().contains_key(&REQUEST_ID)
+        && let Ok(v) = HeaderValue::from_str(request_id)
+    {
+        resp.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    resp
+}
+
+fn overhead_header(resp: &mut Response, d: Duration) {
+    if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", d.as_secs_f64() * 1000.0)) {
+        resp.headers_mut().insert("x-switchyard-overhead-ms", v);
+    }
+}
+
+/// `POST /v1/chat/completions` and `/chat/completions`.
+pub async fn chat_completions(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let id = request_id(&app, &headers);
+    let result = chat_inner(&app, &headers, body, id.clone(), started).await;
+    finish(&app, &id, result)
+}
+
+async fn chat_inner(
+    app: &Arc<AppState>,
+    headers: &HeaderMap,
+    body: Body,
+    id: Arc<str>,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    let caller = app.auth.authenticate(headers)?;
+    let bytes = read_body(body, app.max_body_bytes).await?;
+    let call = request::chat_call(&bytes, headers, id)?;
+    app.auth.admit(caller, &call.req.model, app.router.now())?;
+    if call.stream {
+        let stream = app
+            .router
+            .chat_stream(&call.req, &call.opts)
+            .await
+            .map_err(ApiError::from_router)?;
+        let report = stream.report().clone();
+        let spent = overhead(started, &report);
+        app.metrics.overhead(spent);
+        let mut resp = sse_response(app.clone(), caller, stream);
+        report_headers(resp.headers_mut(), &report);
+        overhead_header(&mut resp, spent);
+        Ok(resp)
+    } else {
+        let routed = app
+            .router
+            .chat(&call.req, &call.opts)
+            .await
+            .map_err(ApiError::from_router)?;
+        if let Some(u) = &routed.value.usage {
+            app.auth
+                .record_tokens(caller, app.router.now(), u.total_tokens);
+        }
+        let spent = overhead(started, &routed.report);
+        app.metrics.overhead(spent);
+        let mut resp = Json(&routed.value).into_response();
+        report_headers(resp.headers_mut(), &routed.report);
+        overhead_header(&mut resp, spent);
+        Ok(resp)
+    }
+}
+
+/// The SSE answer of a committed stream: chunks, then `[DONE]`, or an error event that ends it.
+fn sse_response(app: Arc<AppState>, caller: Caller, stream: RoutedStream) -> Response {
+    let body = futures::stream::unfold(Some(stream), move |state| {
+        let app = app.clone();
+        async move {
+            let mut s = state?;
+            match s.next().await {
+                Some(Ok(chunk)) => {
+                    if let Some(u) = &chunk.usage {
+                        app.auth
+                            .record_tokens(caller, app.router.now(), u.total_tokens);
+                    }
+                    Some((
+                        Ok::<Bytes, Infallible>(provider::sse::encode_chunk(&chunk)),
+                        Some(s),
+                    ))
+                }
+                Some(Err(e)) => {
+                    let (error_type, code) = openai_type_and_code(e.kind());
+                    let body = error_body(e.message(), error_type, Some(code), None);
+                    Some((
+                        Ok(provider::sse::encode_event(None, &body.to_string())),
+                        None,
+                    ))
+                }
+                None => Some((Ok(Bytes::from_static(provider::sse::DONE)), None)),
+            }
+        }
+    });
+    let mut resp = Response::new(Body::from_stream(body));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+/// `POST /v1/embeddings`.
+pub async fn embeddings(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let id = request_id(&app, &headers);
+    let result = async {
+        let caller = app.auth.authenticate(&headers)?;
+        let bytes = read_body(body, app.max_body_bytes).await?;
+        let (req, opts) = request::embeddings_call(&bytes, &headers, id.clone())?;
+        app.auth.admit(caller, &req.model, app.router.now())?;
+        let routed = app
+            .router
+            .embeddings(&req, &opts)
+            .await
+            .map_err(ApiError::from_router)?;
+        let spent = overhead(started, &routed.report);
+        app.metrics.overhead(spent);
+        let mut resp = Json(&routed.value).into_response();
+        report_headers(resp.headers_mut(), &routed.report);
+        overhead_header(&mut resp, spent);
+        Ok(resp)
+    }
+    .await;
+    finish(&app, &id, result)
+}
+
+fn model_object(id: &str, created: u64) -> serde_json::Value {
+    serde_json::json!({ "id": id, "object": "model", "created": created, "owned_by": "switchyard" })
+}
+
+/// `GET /v1/models`.
+pub async fn list_models(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let id = request_id(&app, &headers);
+    let result = app.auth.authenticate(&headers).map(|_| {
+        let data: Vec<_> = app
+            .router
+            .model_groups()
+            .map(|g| model_object(g, app.started_unix))
+            .collect();
+        Json(serde_json::json!({ "object": "list", "data": data })).into_response()
+    });
+    finish(&app, &id, result)
+}
+
+/// `GET /v1/models/{id}`.
+pub async fn get_model(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(model): Path<String>,
+) -> Response {
+    let id = request_id(&app, &headers);
+    let result = app.auth.authenticate(&headers).and_then(|_| {
+        if app.router.has_group(&model) {
+            Ok(Json(model_object(&model, app.started_unix)).into_response())
+        } else {
+            Err(ApiError::not_found(format!(
+                "model `{model}` is not configured here; GET /v1/models lists the ones that are"
+            )))
+        }
+    });
+    finish(&app, &id, result)
+}
+
+/// `GET /health/liveliness` and `/health/liveness`: the process answers.
+pub async fn liveness() -> &'static str {
+    "I'm alive!"
+}
+
+/// `GET /health/readiness`: ready to take traffic (not shutting down).
+pub async fn readiness(State(app): State<Arc<AppState>>) -> Response {
+    let cooling = app.router.cooling_count();
+    let total = app.router.deployments().len();
+    Json(serde_json::json!({
+        "status": "healthy",
+        "deployments": total,
+        "deployments_cooling": cooling,
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+    .into_response()
+}
+
+/// `GET /health`: calls every deployment once (needs auth).
+pub async fn health(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let id = request_id(&app, &headers);
+    let result = match app.auth.authenticate(&headers) {
+        Err(e) => Err(e),
+        Ok(_) => {
+            let reports = app.router.health_check(Duration::from_secs(10)).await;
+            let (mut healthy, mut unhealthy) = (Vec::new(), Vec::new());
+            for r in reports {
+                let d = &r.deployment;
+                match r.result {
+                    Ok(latency) => healthy.push(serde_json::json!({
+                        "id": &*d.id, "model_group": &*d.group, "provider": d.provider, "model": d.model,
+                        "latency_ms": latency.as_secs_f64() * 1000.0,
+                    })),
+                    Err(e) => unhealthy.push(serde_json::json!({
+                        "id": &*d.id, "model_group": &*d.group, "provider": d.provider, "model": d.model,
+                        "error": e.to_string(), "kind": e.kind().as_str(),
+                    })),
+                }
+            }
+            Ok(Json(serde_json::json!({
+                "healthy_count": healthy.len(),
+                "unhealthy_count": unhealthy.len(),
+                "healthy_endpoints": healthy,
+                "unhealthy_endpoints": unhealthy,
+            }))
+            .into_response())
+        }
+    };
+    finish(&app, &id, result)
+}
+
+/// `GET /metrics`: Prometheus text.
+pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
+    let text = app.metrics.render(&app.router);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// Any other path.
+pub async fn not_found(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let id = request_id(&app, &headers);
+    let err = ApiError::not_found(format!(
+        "no endpoint at `{}`; see GET /v1/models and POST /v1/chat/completions",
+        uri.path()
+    ));
+    let mut resp = finish(&app, &id, Err(err));
+    *resp.status_mut() = StatusCode::NOT_FOUND;
+    resp
+}

@@ -50,6 +50,7 @@ mod decision;
 pub mod hint;
 mod kind;
 mod policy;
+pub mod simulate;
 
 pub use backoff::BackoffConfig;
 pub use budget::{RetryBudget, RetryBudgetConfig};

@@ -1,0 +1,3 @@
+//! Integration tests of `switchyard-mock`, in one binary (see STYLE.md): the conformance kit.
+
+mod conformance;

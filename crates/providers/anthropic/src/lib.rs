@@ -61,6 +61,7 @@
 //! # Example
 //!
 //! ```no_run
+//! # use provider as switchyard_provider;
 //! use switchyard_anthropic::AnthropicProvider;
 //! use switchyard_provider::{CallContext, ChatRequest, Message, Provider};
 //!

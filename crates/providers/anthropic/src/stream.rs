@@ -145,11 +145,12 @@ impl State {
                     ));
                 }
             };
-            if let Some(step) = self.apply(parsed, &event.data) {
-                return Some(step);
-            }
+            let step = self.apply(parsed, &event.data);
             if self.finished {
-                return None;
+                finish_body(&mut self.events).await;
+            }
+            if step.is_some() || self.finished {
+                return step;
             }
         }
     }
@@ -288,6 +289,20 @@ impl State {
     fn content(&mut self, delta: Delta) -> Step {
         self.seen_content |= delta.has_content();
         Step::Chunk(self.chunk(delta))
+    }
+}
+
+/// How long we wait for the body's end after `message_stop`.
+const BODY_END_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Reads what follows `message_stop` up to the end of the body, briefly: a response whose
+/// body was not read to its end cannot go back to the connection pool.
+async fn finish_body(events: &mut Events) {
+    let rest = async { while events.next().await.is_some() {} };
+    if tokio::time::timeout(BODY_END_GRACE, rest).await.is_err() {
+        tracing::debug!(
+            "the upstream kept the stream open after message_stop; the connection is not reused"
+        );
     }
 }
 

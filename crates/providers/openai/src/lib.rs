@@ -59,6 +59,7 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
+//! # use provider as switchyard_provider;
 //! use switchyard_openai::{AzureProvider, OpenAiProvider, default_client};
 //! use switchyard_provider::{CallContext, ChatRequest, Message, Provider};
 //!

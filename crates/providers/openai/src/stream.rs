@@ -76,6 +76,7 @@ impl State {
                 Some(Ok(event)) => event,
             };
             if event.is_done() {
+                finish_body(&mut self.events).await;
                 return None;
             }
             if event.data.trim().is_empty() {
@@ -141,6 +142,21 @@ impl State {
             self.provider,
             message,
         )))
+    }
+}
+
+/// How long we wait for the body's end after the terminal event.
+const BODY_END_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Reads what follows the terminal event up to the end of the body, briefly: a response
+/// whose body was not read to its end cannot go back to the connection pool, and the next
+/// call would pay for a new connection (and TLS handshake).
+async fn finish_body(events: &mut Events) {
+    let rest = async { while events.next().await.is_some() {} };
+    if tokio::time::timeout(BODY_END_GRACE, rest).await.is_err() {
+        tracing::debug!(
+            "the upstream kept the stream open after its terminal event; the connection is not reused"
+        );
     }
 }
 

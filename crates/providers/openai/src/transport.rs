@@ -151,7 +151,7 @@ pub(crate) fn transport_error(provider: &'static str, error: reqwest::Error) -> 
             ErrorKind::Connection,
             format!("could not connect to {host}: {why}; check api_base and that the server is up"),
         )
-    } else if error.is_decode() {
+    } else if error.is_decode() && !cut_short(&error) {
         (
             ErrorKind::InternalServer,
             format!(
@@ -159,7 +159,7 @@ pub(crate) fn transport_error(provider: &'static str, error: reqwest::Error) -> 
                 root_cause(&error)
             ),
         )
-    } else if error.is_body() {
+    } else if error.is_body() || error.is_decode() {
         (
             ErrorKind::Connection,
             format!(
@@ -186,6 +186,26 @@ pub(crate) fn transport_error(provider: &'static str, error: reqwest::Error) -> 
         )
     };
     ProviderError::new(kind, provider, message).with_source(error)
+}
+
+/// Whether a body error is the connection ending early rather than bytes that do not
+/// decode: reqwest reports both as decode errors when it reads a whole body.
+fn cut_short(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.downcast_ref::<std::io::Error>().is_some() {
+            return true;
+        }
+        let text = e.to_string().to_ascii_lowercase();
+        if ["eof", "incomplete", "connection", "closed", "reset"]
+            .iter()
+            .any(|w| text.contains(w))
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// `scheme://host:port` of a URL, nothing more.

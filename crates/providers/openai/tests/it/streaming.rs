@@ -1,0 +1,261 @@
+//! Streamed answers: chunks, usage passthrough, cut streams, in-stream errors, content
+//! filtering and servers that skip `[DONE]`.
+
+use mock_upstream::{Behaviour, WILDCARD};
+use provider::{ErrorKind, FinishReason, Provider, Role, StreamOptions};
+use serde_json::{Value, json};
+
+use crate::support::{self, chunk, ctx, drain, request, sse_body, text_of};
+
+#[tokio::test]
+async fn a_stream_arrives_whole_with_role_first_and_finish_last() {
+    let upstream = support::mock().await;
+    let provider = support::openai(&upstream, "gpt-4o");
+    let stream = provider
+        .chat_stream(&request(), &ctx())
+        .await
+        .expect("stream opens");
+    let (chunks, error) = drain(stream).await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(chunks[0].choices[0].delta.role, Some(Role::Assistant));
+    assert_eq!(text_of(&chunks), "mock answer from gpt-4o");
+    assert_eq!(
+        chunks.last().and_then(|c| c.finish_reason()),
+        Some(&FinishReason::Stop)
+    );
+    assert!(
+        chunks.iter().all(|c| c.usage.is_none()),
+        "no usage chunk unless asked"
+    );
+
+    let hit = &upstream.hits()[0];
+    assert_eq!(hit.body["stream"], true);
+    assert_eq!(hit.body["model"], "gpt-4o");
+    assert_eq!(hit.header("accept"), Some("text/event-stream"));
+}
+
+#[tokio::test]
+async fn the_usage_chunk_passes_through_when_asked_for() {
+    let upstream = support::mock().await;
+    let provider = support::openai(&upstream, "gpt-4o");
+    let mut req = request();
+    req.stream_options = Some(StreamOptions::include_usage(true));
+    let (chunks, error) = drain(provider.chat_stream(&req, &ctx()).await.expect("opens")).await;
+    assert!(error.is_none(), "{error:?}");
+    let last = chunks.last().expect("chunks");
+    assert!(last.choices.is_empty());
+    let usage = last.usage.as_ref().expect("usage on the last chunk");
+    assert!(usage.completion_tokens > 0);
+    assert_eq!(
+        upstream.hits()[0].body["stream_options"]["include_usage"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn a_cut_stream_ends_with_a_connection_error() {
+    let upstream = support::mock().await;
+    let provider = support::openai(&upstream, "gpt-4o");
+    upstream.always(WILDCARD, Behaviour::CutStream { after_chunks: 2 });
+    let (chunks, error) = drain(
+        provider
+            .chat_stream(&request(), &ctx())
+            .await
+            .expect("opens"),
+    )
+    .await;
+    assert_eq!(
+        text_of(&chunks),
+        "mock answer",
+        "the two content chunks before the cut"
+    );
+    let error = error.expect("a cut stream ends with an error");
+    assert_eq!(error.kind(), ErrorKind::Connection, "{error}");
+}
+
+#[tokio::test]
+async fn an_error_event_mid_stream_is_an_error_item() {
+    let upstream = support::mock().await;
+    let provider = support::openai(&upstream, "gpt-4o");
+    upstream.always(WILDCARD, Behaviour::StreamErrorEvent { after_chunks: 1 });
+    let (chunks, error) = drain(
+        provider
+            .chat_stream(&request(), &ctx())
+            .await
+            .expect("opens"),
+    )
+    .await;
+    assert_eq!(text_of(&chunks), "mock");
+    let error = error.expect("error item");
+    assert_eq!(
+        error.kind(),
+        ErrorKind::InternalServer,
+        "server_error type: {error}"
+    );
+
+    // A typed error event is classified from its type and code.
+    upstream.always(
+        WILDCARD,
+        sse_body(&[
+            chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+            json!({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}),
+        ]),
+    );
+    let (_, error) = drain(
+        provider
+            .chat_stream(&request(), &ctx())
+            .await
+            .expect("opens"),
+    )
+    .await;
+    assert_eq!(error.map(|e| e.kind()), Some(ErrorKind::RateLimit));
+}
+
+#[tokio::test]
+async fn malformed_stream_data_is_an_internal_server_error() {
+    let upstream = support::mock().await;
+    let provider = support::openai(&upstream, "gpt-4o");
+    upstream.always(WILDCARD, Behaviour::MalformedJson);
+    let (_, error) = drain(
+        provider
+            .chat_stream(&request(), &ctx())
+            .await
+            .expect("opens"),
+    )
+    .await;
+    let error = error.expect("error item");
+    assert_eq!(error.kind(), ErrorKind::InternalServer);
+    assert!(
+        error.message().contains("not a chat completion chunk"),
+        "{}",
+        error.message()
+    );
+}
+
+#[tokio::test]
+async fn a_finished_stream_without_done_is_complete_but_one_without_finish_is_cut() {
+    let upstream = support::mock().await;
+    let provider = support::openai(&upstream, "local-model");
+    upstream.always(
+        WILDCARD,
+        sse_body(&[
+            chunk(json!({"role": "assistant", "content": "Hi"}), Value::Null),
+            chunk(json!({}), json!("stop")),
+        ]),
+    );
+    let (chunks, error) = drain(
+        provider
+            .chat_stream(&request(), &ctx())
+            .await
+            .expect("opens"),
+    )
+    .await;
+    assert!(
+        error.is_none(),
+        "finish_reason arrived, [DONE] is optional: {error:?}"
+    );
+    assert_eq!(text_of(&chunks), "Hi");
+
+    // Asked for usage, got the finish but not the usage chunk: cut.
+    let mut req = request();
+    req.stream_options = Some(StreamOptions::include_usage(true));
+    let (_, error) = drain(provider.chat_stream(&req, &ctx()).await.expect("opens")).await;
+    assert_eq!(error.map(|e| e.kind()), Some(ErrorKind::Connection));
+
+    upstream.always(
+        WILDCARD,
+        sse_body(&[chunk(
+            json!({"role": "assistant", "content": "Hi"}),
+            Value::Null,
+        )]),
+    );
+    let (chunks, error) = drain(
+        provider
+            .chat_stream(&request(), &ctx())
+            .await
+            .expect("opens"),
+    )
+    .await;
+    assert_eq!(text_of(&chunks), "Hi");
+    let error = error.expect("no finish and no [DONE]: cut");
+    assert_eq!(error.kind(), ErrorKind::Connection);
+    assert!(
+        error.message().contains("stream cut"),
+        "{}",
+        error.message()
+    );
+}
+
+#[tokio::test]
+async fn content_filter_before_any_content_is_a_policy_violation() {
+    let upstream = support::mock().await;
+    let provider = support::azure(&upstream, "gpt-4o-deploy");
+    // Azure's opening chunk (no choices) is skipped, then the filter stops the answer.
+    upstream.always(
+        WILDCARD,
+        sse_body(&[
+            json!({"choices": [], "created": 0, "id": "", "model": "", "object": "", "prompt_filter_results": []}),
+            chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+            chunk(json!({}), json!("content_filter")),
+            Value::String("data: [DONE]\n\n".to_owned()),
+        ]),
+    );
+    let (chunks, error) = drain(
+        provider
+            .chat_stream(&request(), &ctx())
+            .await
+            .expect("opens"),
+    )
+    .await;
+    assert!(
+        chunks.iter().all(|c| !c.choices.is_empty()),
+        "the empty Azure preamble is skipped"
+    );
+    assert_eq!(
+        error.map(|e| e.kind()),
+        Some(ErrorKind::ContentPolicyViolation)
+    );
+
+    // After content, a filter stop is a partial answer the client sees as such.
+    upstream.always(
+        WILDCARD,
+        sse_body(&[
+            chunk(
+                json!({"role": "assistant", "content": "Once upon"}),
+                Value::Null,
+            ),
+            chunk(json!({}), json!("content_filter")),
+            Value::String("data: [DONE]\n\n".to_owned()),
+        ]),
+    );
+    let (chunks, error) = drain(
+        provider
+            .chat_stream(&request(), &ctx())
+            .await
+            .expect("opens"),
+    )
+    .await;
+    assert!(error.is_none());
+    assert_eq!(
+        chunks.last().and_then(|c| c.finish_reason()),
+        Some(&FinishReason::ContentFilter)
+    );
+}
+
+#[tokio::test]
+async fn content_filter_in_a_plain_answer() {
+    let upstream = support::mock().await;
+    let provider = support::azure(&upstream, "gpt-4o-deploy");
+    let body = json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+        "choices": [{"index": 0, "finish_reason": "content_filter", "message": {"role": "assistant", "content": null},
+            "content_filter_results": {"hate": {"filtered": true, "severity": "high"}, "violence": {"filtered": false, "severity": "safe"}}}]
+    });
+    upstream.always(WILDCARD, Behaviour::status_with(200, body, Vec::new()));
+    let e = provider
+        .chat(&request(), &ctx())
+        .await
+        .expect_err("withheld answer fails");
+    assert_eq!(e.kind(), ErrorKind::ContentPolicyViolation);
+    assert!(e.message().contains("filtered: hate"), "{}", e.message());
+}

@@ -383,10 +383,7 @@ impl fmt::Debug for AnthropicBuilder {
 }
 
 fn parse_base(api_base: &str) -> Result<Url, BuildError> {
-    let shown = api_base
-        .find(['?', '#', '@'])
-        .map_or(api_base, |i| &api_base[..i])
-        .to_owned();
+    let shown = shown_base(api_base);
     let invalid = |reason: &str| BuildError::InvalidApiBase {
         api_base: shown.clone(),
         reason: reason.to_owned(),
@@ -406,6 +403,20 @@ fn parse_base(api_base: &str) -> Result<Url, BuildError> {
         return Err(invalid("credentials belong in api_key, not in the URL"));
     }
     Ok(url)
+}
+
+/// An API base as it may be shown in an error: without a query, a fragment or user info,
+/// any of which could carry a secret.
+fn shown_base(api_base: &str) -> String {
+    let cut = api_base
+        .find(['?', '#'])
+        .map_or(api_base, |i| &api_base[..i]);
+    match (cut.find("://"), cut.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}[redacted]@{}", &cut[..scheme_end + 3], &cut[at + 1..])
+        }
+        _ => cut.to_owned(),
+    }
 }
 
 fn insert_header(

@@ -16,7 +16,7 @@ use retry_core::CooldownConfig;
 /// ```
 /// # use std::{sync::Arc, time::Duration};
 /// # use switchyard_router::DeploymentConfig;
-/// # fn provider() -> Arc<dyn switchyard_provider::Provider> { Arc::new(switchyard_mock::MockProvider::builder("m").build()) }
+/// # fn provider() -> Arc<dyn switchyard_provider::Provider> { Arc::new(switchyard_mock::MockProvider::new("m")) }
 /// let d = DeploymentConfig::new("gpt-4o", provider())
 ///     .id("gpt-4o-eastus")
 ///     .rpm(600)

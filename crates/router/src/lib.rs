@@ -25,8 +25,8 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let router = Router::builder()
-//!     .deployment(DeploymentConfig::new("gpt-4", Arc::new(MockProvider::builder("gpt-4").response("hi").build())))
-//!     .deployment(DeploymentConfig::new("gpt-3.5", Arc::new(MockProvider::builder("gpt-3.5").build())))
+//!     .deployment(DeploymentConfig::new("gpt-4", Arc::new(MockProvider::builder("gpt-4").response("hi").build()?)))
+//!     .deployment(DeploymentConfig::new("gpt-3.5", Arc::new(MockProvider::new("gpt-3.5"))))
 //!     .num_retries(3)
 //!     .retry_after(Duration::from_millis(10))
 //!     .retry_policy(RetryPolicy { timeout: Some(5), rate_limit: Some(3), ..Default::default() })

@@ -1,0 +1,132 @@
+//! `serve`, `check` and `mock-upstream`: load the config, assemble the gateway, run it.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context;
+use proxy::{
+    config::{Config, LogFormat},
+    http,
+    wiring::{self, Extras},
+};
+
+use crate::providers::Factory;
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,switchyard=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    // A second init (tests calling in) is harmless: keep the first subscriber.
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        _ => builder.try_init(),
+    };
+}
+
+fn load(config: Option<&Path>) -> anyhow::Result<(Config, bool)> {
+    match config {
+        Some(path) => Ok((
+            Config::load(path).with_context(|| format!("cannot load {}", path.display()))?,
+            false,
+        )),
+        None => Ok((Config::demo(), true)),
+    }
+}
+
+/// `switchyard serve`.
+pub(crate) fn serve(
+    config: Option<PathBuf>,
+    host: Option<IpAddr>,
+    port: Option<u16>,
+) -> anyhow::Result<()> {
+    let (mut cfg, demo) = load(config.as_deref())?;
+    init_logging(cfg.server.log_format);
+    if let Some(h) = host {
+        cfg.server.host = h.to_string();
+    }
+    if let Some(p) = port {
+        cfg.server.port = p;
+    }
+    if !cfg.warnings.is_empty() {
+        tracing::warn!(
+            "these config keys are not supported and are ignored: {}",
+            cfg.warnings.join("; ")
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let factory = Factory::new()?;
+        let state = wiring::build_state(&cfg, &factory, Extras::default())?;
+        if !state.auth.enabled() {
+            tracing::warn!("no master_key and no keys configured: the proxy accepts every caller");
+        }
+        let addr = cfg.server.listen_addr();
+        let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        let local: SocketAddr = listener.local_addr()?;
+        let groups: Vec<&str> = state.router.model_groups().collect();
+        tracing::info!(
+            "switchyard {} listening on http://{local} with {} deployment(s) in model groups: {}",
+            env!("CARGO_PKG_VERSION"),
+            state.router.deployments().len(),
+            groups.join(", ")
+        );
+        if demo {
+            let model = groups.first().copied().unwrap_or("gpt-4o");
+            tracing::info!(
+                "demo mode (no --config): in-process mock deployments, no API key needed. Try:\n  curl http://{local}/v1/chat/completions -H 'content-type: application/json' -d '{{\"model\":\"{model}\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}' -i\n  or any OpenAI SDK with base_url=http://{local}/v1 ; watch the x-switchyard-* headers and http://{local}/metrics"
+            );
+        }
+        http::serve(listener, state, http::shutdown_signal()).await.context("the server failed")?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// `switchyard check`.
+pub(crate) fn check(path: &Path) -> anyhow::Result<()> {
+    let cfg =
+        Config::load(path).with_context(|| format!("{} is not a valid config", path.display()))?;
+    // Building the router validates what the config layer cannot (e.g. provider settings).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        wiring::build_state(&cfg, &Factory::new()?, Extras::default())
+            .map(|_| ())
+            .map_err(anyhow::Error::from)
+    })?;
+    println!("{}", cfg.redacted_summary());
+    for w in &cfg.warnings {
+        println!("warning: {w}");
+    }
+    println!("{}: ok", path.display());
+    Ok(())
+}
+
+/// `switchyard mock-upstream`.
+pub(crate) fn mock_upstream(host: IpAddr, port: u16, fast: bool) -> anyhow::Result<()> {
+    init_logging(LogFormat::Text);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let upstream = mock_upstream::MockUpstream::builder().addr(SocketAddr::new(host, port)).fast(fast).start().await?;
+        println!(
+            "mock upstream listening on {}\n  OpenAI base:    {}\n  Anthropic base: {}\n  control API:    {}/__control/",
+            upstream.base_url(),
+            upstream.openai_base(),
+            upstream.anthropic_base(),
+            upstream.base_url()
+        );
+        http::shutdown_signal().await;
+        upstream.shutdown().await;
+        Ok(())
+    })
+}

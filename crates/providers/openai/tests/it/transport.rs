@@ -77,11 +77,11 @@ async fn a_slow_stream_is_not_cut_by_the_header_limit() {
     upstream.always(
         WILDCARD,
         Behaviour::SlowStream {
-            chunk_delay: Duration::from_millis(60),
+            chunk_delay: Duration::from_millis(200),
         },
     );
     // Headers come at once; the body takes longer than the limit, which bounds headers only.
-    let limited = CallContext::new("r").with_attempt_timeout(Duration::from_millis(150));
+    let limited = CallContext::new("r").with_attempt_timeout(Duration::from_millis(500));
     let (chunks, error) = drain(
         provider
             .chat_stream(&request(), &limited)

@@ -261,11 +261,7 @@ impl Router {
             loop {
                 let attempt = plan.next_attempt().await?;
                 let d = attempt.deployment.clone();
-                let chunk_timeout = d
-                    .stream_timeout
-                    .or(self.inner.settings.stream_timeout)
-                    .or(d.timeout)
-                    .or(self.inner.settings.timeout);
+                let chunk_timeout = self.inner.attempt_limit(&d, true);
                 let opened = attempt
                     .run_with(chunk_timeout, d.provider.chat_stream(req, &attempt.ctx))
                     .await;
@@ -335,6 +331,18 @@ impl std::fmt::Debug for Router {
 }
 
 impl Inner {
+    /// The limit of one attempt (§7): `timeout`, or for a streamed attempt `stream_timeout`
+    /// (until the first chunk and between chunks), falling back to `timeout`.
+    fn attempt_limit(&self, d: &Deployment, streaming: bool) -> Option<Duration> {
+        let s = &self.settings;
+        let timeout = d.timeout.or(s.timeout);
+        if streaming {
+            d.stream_timeout.or(s.stream_timeout).or(timeout)
+        } else {
+            timeout
+        }
+    }
+
     fn info(&self, d: &Deployment, now: Duration) -> DeploymentInfo {
         DeploymentInfo {
             id: d.id.clone(),
@@ -651,7 +659,7 @@ impl<'r> Plan<'r> {
         let router = self.router;
         let d = router.deployments[index].clone();
         self.attempt_no += 1;
-        let limit = d.timeout.or(router.settings.timeout);
+        let limit = router.attempt_limit(&d, self.streaming);
         let now = Instant::now();
         let own_end = limit.map(|l| now + l);
         let (ends_at, ends_at_deadline) = match (own_end, self.deadline) {

@@ -830,10 +830,15 @@ impl<'r> Plan<'r> {
                 || availability.generic
                 || availability.context_window
                 || availability.content_policy;
+            // §3: a hint too long to sleep on is not slept on; the request moves on and
+            // the deployment cools for the hinted time, as a 429 with a sibling does.
+            let hint_too_long = err
+                .retry_after()
+                .is_some_and(|h| h > router.settings.backoff.max_retry_after);
             let ctx = FailureContext {
                 kind,
                 hint: err.retry_after(),
-                has_available_sibling,
+                has_available_sibling: has_available_sibling || hint_too_long,
                 may_cool,
             };
             state.record_failure(d.as_key(), now, ctx, &d.cooldown)

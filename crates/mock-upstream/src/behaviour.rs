@@ -427,7 +427,7 @@ pub(crate) fn go_duration(d: Duration) -> String {
     let hours = ms / 3_600_000;
     let minutes = (ms / 60_000) % 60;
     let secs_ms = ms % 60_000;
-    let secs = if secs_ms % 1000 == 0 {
+    let secs = if secs_ms.is_multiple_of(1000) {
         format!("{}s", secs_ms / 1000)
     } else {
         let s = format!("{}.{:03}", secs_ms / 1000, secs_ms % 1000);
@@ -626,7 +626,12 @@ mod tests {
         else {
             panic!("a status")
         };
-        let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        let get = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+        };
         assert_eq!(get("retry-after"), Some("2"));
         assert_eq!(get("retry-after-ms"), Some("1500"));
         assert_eq!(get("x-ratelimit-reset-requests"), Some("1.5s"));

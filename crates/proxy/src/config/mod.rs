@@ -58,6 +58,9 @@ pub use types::{
     RouterSettings, RoutingStrategy, Secret, SecretSource, ServerSettings,
 };
 
+/// The embedded demo config: mock deployments only, some flaky, no keys needed.
+pub const DEMO_YAML: &str = include_str!("demo.yaml");
+
 impl Config {
     /// Parses and validates a config from YAML text. `env` looks up environment
     /// variables (for `os.environ/NAME` values and the providers' default key
@@ -86,6 +89,12 @@ impl Config {
             source,
         })?;
         Self::parse(&text, &env, Some(path.to_owned()))
+    }
+
+    /// The demo config ([`DEMO_YAML`]), read without any environment.
+    pub fn demo() -> Config {
+        // A constant, so it cannot fail at run time; a unit test loads it on every CI run.
+        Self::from_yaml_str(DEMO_YAML, |_| None).expect("the embedded demo config is valid")
     }
 
     /// A human-readable summary for `switchyard check`: a table of deployments and

@@ -47,6 +47,9 @@ mod suggest;
 mod summary;
 mod types;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
 
 pub use env::{ENV_PREFIX, process_env};

@@ -49,7 +49,7 @@ pub(crate) fn router() -> Router {
 impl Answers {
     fn new() -> Self {
         // Render through the normal path once, so fast answers have the same shapes.
-        let shared = Shared::new(CancellationToken::new());
+        let shared = Shared::new(CancellationToken::new(), 0);
         let render = |api: Api, stream: bool, body: &Value| {
             let call = Call {
                 api,

@@ -93,6 +93,7 @@ impl MockUpstream {
         MockUpstreamBuilder {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             fast: false,
+            max_hits: DEFAULT_MAX_HITS,
         }
     }
 
@@ -110,7 +111,11 @@ impl MockUpstream {
 pub struct MockUpstreamBuilder {
     addr: SocketAddr,
     fast: bool,
+    max_hits: usize,
 }
+
+/// Hits kept by default; a long chaos run keeps the newest ones.
+pub const DEFAULT_MAX_HITS: usize = 100_000;
 
 impl MockUpstreamBuilder {
     /// Binds this address instead of `127.0.0.1:0`.
@@ -127,6 +132,13 @@ impl MockUpstreamBuilder {
         self
     }
 
+    /// Keeps at most this many hits, dropping the oldest (default [`DEFAULT_MAX_HITS`]; 0 keeps none).
+    #[must_use]
+    pub fn max_hits(mut self, max_hits: usize) -> Self {
+        self.max_hits = max_hits;
+        self
+    }
+
     /// Binds the address and starts serving on the current tokio runtime.
     ///
     /// # Errors
@@ -139,7 +151,7 @@ impl MockUpstreamBuilder {
         let listener = TcpListener::bind(self.addr).await.map_err(bind_error)?;
         let addr = listener.local_addr().map_err(bind_error)?;
         let shutdown = CancellationToken::new();
-        let shared = Arc::new(Shared::new(shutdown.clone()));
+        let shared = Arc::new(Shared::new(shutdown.clone(), self.max_hits));
         let app = if self.fast {
             fast::router()
         } else {

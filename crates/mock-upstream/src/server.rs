@@ -326,7 +326,7 @@ async fn control_stats(State(shared): State<Arc<Shared>>) -> Response {
         StatusCode::OK,
         &json!({
             "connections_accepted": shared.connections_accepted(),
-            "hits": shared.hits().len(),
+            "hits": shared.hit_count(),
             "queued": shared.queue_lengths(),
         }),
     )

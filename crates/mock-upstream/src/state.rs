@@ -67,18 +67,20 @@ struct Scripts {
 pub(crate) struct Shared {
     started: Instant,
     scripts: Mutex<Scripts>,
-    hits: Mutex<Vec<Hit>>,
+    hits: Mutex<VecDeque<Hit>>,
+    max_hits: usize,
     connections: AtomicU64,
     ids: AtomicU64,
     pub(crate) shutdown: CancellationToken,
 }
 
 impl Shared {
-    pub(crate) fn new(shutdown: CancellationToken) -> Self {
+    pub(crate) fn new(shutdown: CancellationToken, max_hits: usize) -> Self {
         Self {
             started: Instant::now(),
             scripts: Mutex::default(),
             hits: Mutex::default(),
+            max_hits,
             connections: AtomicU64::new(0),
             ids: AtomicU64::new(0),
             shutdown,
@@ -118,7 +120,7 @@ impl Shared {
         self.scripts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn hit_log(&self) -> MutexGuard<'_, Vec<Hit>> {
+    fn hit_log(&self) -> MutexGuard<'_, VecDeque<Hit>> {
         self.hits.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -191,12 +193,24 @@ impl Shared {
         self.hit_log().clear();
     }
 
+    /// Appends to the hit log, dropping the oldest hit when it is full.
     pub(crate) fn record(&self, hit: Hit) {
-        self.hit_log().push(hit);
+        if self.max_hits == 0 {
+            return;
+        }
+        let mut log = self.hit_log();
+        if log.len() == self.max_hits {
+            log.pop_front();
+        }
+        log.push_back(hit);
     }
 
     pub(crate) fn hits(&self) -> Vec<Hit> {
-        self.hit_log().clone()
+        self.hit_log().iter().cloned().collect()
+    }
+
+    pub(crate) fn hit_count(&self) -> usize {
+        self.hit_log().len()
     }
 }
 
@@ -238,7 +252,7 @@ mod tests {
 
     #[test]
     fn queues_come_before_always_and_exact_keys_before_the_wildcard() {
-        let shared = Shared::new(CancellationToken::new());
+        let shared = Shared::new(CancellationToken::new(), 10);
         shared.set_always("*".into(), Some(Behaviour::status(500).into()));
         shared.enqueue("*".into(), [Behaviour::status(503).into()]);
         shared.enqueue("a".into(), [Behaviour::status(429).into()]);
@@ -254,8 +268,29 @@ mod tests {
     }
 
     #[test]
+    fn the_hit_log_keeps_the_newest_hits() {
+        let shared = Shared::new(CancellationToken::new(), 2);
+        for at_ms in 0..3 {
+            shared.record(Hit {
+                at_ms,
+                connection: 1,
+                method: "POST".into(),
+                path: "/v1/chat/completions".into(),
+                query: None,
+                deployment: None,
+                headers: BTreeMap::new(),
+                api_key_last4: None,
+                body: Value::Null,
+                behaviour: "success".into(),
+            });
+        }
+        let kept: Vec<u64> = shared.hits().iter().map(|h| h.at_ms).collect();
+        assert_eq!(kept, [1, 2]);
+    }
+
+    #[test]
     fn ids_differ() {
-        let shared = Shared::new(CancellationToken::new());
+        let shared = Shared::new(CancellationToken::new(), 10);
         let a = shared.new_id(24);
         assert_eq!(a.len(), 24);
         assert_ne!(a, shared.new_id(24));

@@ -126,18 +126,26 @@ fn check_ids(ctx: &mut Ctx<'_>, deployments: &[DeploymentConfig], placed: &[Plac
 }
 
 fn check_weights(ctx: &mut Ctx<'_>, deployments: &[DeploymentConfig], placed: &[Placed]) {
-    // Per group: the sum of the weights set, and where the first one is written.
-    let mut by_group: BTreeMap<&str, (f64, Option<&(Pos, String)>)> = BTreeMap::new();
+    /// The weights set in one group: their sum, and where the first one is written.
+    struct Weights<'a> {
+        total: f64,
+        first: &'a (Pos, String),
+    }
+    let mut by_group: BTreeMap<&str, Weights<'_>> = BTreeMap::new();
     for (d, p) in deployments.iter().zip(placed) {
         if let (Some(w), Some(at)) = (d.weight, &p.weight) {
-            let entry = by_group.entry(&d.model_name).or_insert((0.0, None));
-            entry.0 += w;
-            entry.1 = entry.1.or(Some(at));
+            by_group
+                .entry(&d.model_name)
+                .or_insert(Weights {
+                    total: 0.0,
+                    first: at,
+                })
+                .total += w;
         }
     }
-    for (group, (total, at)) in by_group {
-        let Some((pos, path)) = at else { continue };
+    for (group, Weights { total, first }) in by_group {
         if total <= 0.0 {
+            let (pos, path) = first;
             ctx.problem(
                 *pos,
                 path,

@@ -2,30 +2,37 @@
 //!
 //! `.ci/run` calls this and nothing else, so a developer who runs `cargo xtask ci` locally runs
 //! exactly what CI runs. The steps: environment setup (redis-server, a Python venv with the OpenAI
-//! SDK), `cargo fmt --check`, `cargo clippy -D warnings`, `cargo test --workspace`, and the tests of
-//! `examples/provider-template` when that directory exists. Each step prints its time; the run ends
-//! with a summary and the total.
+//! SDK), `cargo fmt --check`, `cargo clippy -D warnings`, `cargo doc` with rustdoc warnings denied,
+//! `cargo test --workspace`, `switchyard check` on `examples/config.yaml`, and the tests and the
+//! example of `examples/provider-template` when that directory exists. Each step prints its time;
+//! the run ends with a summary and the total.
 
 mod setup;
 
 use std::{
     fmt::Write as _,
+    path::Path,
     time::{Duration, Instant},
 };
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
-use crate::util::{cargo, project_root, run as run_cmd, target_dir};
+use crate::{
+    dist::environ_refs,
+    util::{cargo, project_root, run as run_cmd, target_dir},
+};
 
 /// Where the provider-template example lives; it is its own workspace, so it is built separately.
 const PROVIDER_TEMPLATE: &str = "examples/provider-template";
+/// The example config that the release archive ships.
+const EXAMPLE_CONFIG: &str = "examples/config.yaml";
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     if let Some(arg) = args.first() {
         bail!("`cargo xtask ci` takes no arguments, got `{arg}`");
     }
     let root = project_root();
-    let mut steps = Steps::new();
+    let mut steps = Steps::new("xtask ci");
 
     let target = steps.run("setup: target dir", None, || target_dir(&root))?;
     let redis_server = steps.run("setup: redis-server", None, setup::redis_server)?;
@@ -61,9 +68,27 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
                 .current_dir(&root),
         )
     })?;
+    steps.run(
+        "doc",
+        Some("fix the rustdoc warnings above (broken intra-doc links, bad code blocks)"),
+        || {
+            run_cmd(
+                cargo()
+                    .args(["doc", "--workspace", "--no-deps"])
+                    .env("RUSTDOCFLAGS", "-D warnings")
+                    .current_dir(&root),
+            )
+        },
+    )?;
     steps.run("test", None, || {
         run_cmd(env.apply(cargo().args(["test", "--workspace"]).current_dir(&root)))
     })?;
+
+    steps.run(
+        "example config",
+        Some("examples/config.yaml ships in the release archive: make it load again"),
+        || check_example_config(&root),
+    )?;
 
     let template_manifest = root.join(PROVIDER_TEMPLATE).join("Cargo.toml");
     if template_manifest.is_file() {
@@ -91,8 +116,35 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Runs the steps of a CI run, timing each one and remembering the results for the summary.
-struct Steps {
+/// `switchyard check` on `examples/config.yaml`, with a placeholder for each `os.environ/` variable
+/// it names, so the example config that `cargo xtask dist` ships never rots.
+fn check_example_config(root: &Path) -> Result<()> {
+    let config = root.join(EXAMPLE_CONFIG);
+    let text = std::fs::read_to_string(&config)
+        .with_context(|| format!("could not read {}", config.display()))?;
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--quiet",
+        "-p",
+        "switchyard-cli",
+        "--",
+        "check",
+        "--config",
+    ])
+    .arg(&config)
+    .current_dir(root);
+    for var in environ_refs(&text) {
+        cmd.env(&var, format!("placeholder-{}", var.to_lowercase()));
+    }
+    run_cmd(&mut cmd)
+}
+
+/// Runs the steps of a CI run (or of a release), timing each one and remembering the results
+/// for the summary.
+pub(crate) struct Steps {
+    /// The command, such as `xtask ci`, shown before every step.
+    label: &'static str,
     started: Instant,
     done: Vec<(String, Outcome)>,
 }
@@ -104,8 +156,9 @@ enum Outcome {
 }
 
 impl Steps {
-    fn new() -> Self {
+    pub(crate) fn new(label: &'static str) -> Self {
         Self {
+            label,
             started: Instant::now(),
             done: Vec::new(),
         }
@@ -113,19 +166,20 @@ impl Steps {
 
     /// Runs one step. On failure it prints the summary so far and returns an error that names the
     /// step (and says what to do, when there is one obvious fix).
-    fn run<T>(
+    pub(crate) fn run<T>(
         &mut self,
         name: &str,
         hint: Option<&str>,
         step: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
-        println!("\n==> xtask ci: {name}");
+        let label = self.label;
+        println!("\n==> {label}: {name}");
         let started = Instant::now();
         let result = step();
         let took = started.elapsed();
         match result {
             Ok(value) => {
-                println!("<== xtask ci: {name} ok in {}", secs(took));
+                println!("<== {label}: {name} ok in {}", secs(took));
                 self.done.push((name.to_owned(), Outcome::Passed(took)));
                 Ok(value)
             }
@@ -134,26 +188,26 @@ impl Steps {
                 eprintln!("{}", self.summary());
                 let hint = hint.map(|hint| format!(": {hint}")).unwrap_or_default();
                 Err(err.context(format!(
-                    "xtask ci: step `{name}` failed after {}{hint}",
+                    "{label}: step `{name}` failed after {}{hint}",
                     secs(took)
                 )))
             }
         }
     }
 
-    fn skip(&mut self, name: &str, why: &str) {
+    pub(crate) fn skip(&mut self, name: &str, why: &str) {
         self.done
             .push((name.to_owned(), Outcome::Skipped(why.to_owned())));
     }
 
-    fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let width = self
             .done
             .iter()
             .map(|(name, _)| name.len())
             .max()
             .unwrap_or(0);
-        let mut out = String::from("\nxtask ci summary:\n");
+        let mut out = format!("\n{} summary:\n", self.label);
         for (name, outcome) in &self.done {
             let line = match outcome {
                 Outcome::Passed(took) => format!("ok      {:>8}", secs(*took)),
@@ -183,7 +237,7 @@ mod tests {
 
     #[test]
     fn a_failed_step_is_named_in_the_error_and_the_summary() {
-        let mut steps = Steps::new();
+        let mut steps = Steps::new("xtask ci");
         steps
             .run("first", None, || Ok(()))
             .expect("an Ok step passes");

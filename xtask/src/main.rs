@@ -7,11 +7,13 @@
 mod bench;
 mod ci;
 mod dist;
+mod git;
 mod publish;
 mod release;
 #[cfg(test)]
 mod tidy;
 mod util;
+mod workspace;
 
 use std::process::ExitCode;
 
@@ -22,12 +24,18 @@ usage: cargo xtask <command>
 
 commands:
   ci        set up redis-server and a Python venv with the OpenAI SDK, then run
-            fmt, clippy and every test, stopping at the first failure
+            fmt, clippy, docs and every test, stopping at the first failure
   bench     run the benchmarks (not yet implemented)
-  dist      build release artifacts (not yet implemented)
-  release   prepare a release (not yet implemented)
-  publish   publish the crates to crates.io (not yet implemented)
-  help      print this message";
+  dist      build the switchyard binary and pack target/dist/switchyard-<version>-<target>.tar.gz
+            with its .sha256, then smoke-test the unpacked binary
+  release <version> [--dry-run] [--skip-ci]
+            bump every published crate, date CHANGELOG.md, run ci, package every published
+            crate, commit and tag v<version>; --dry-run changes nothing
+  publish [--dry-run] [--from <crate>]
+            cargo publish every published crate in dependency order, from a clean, tagged HEAD
+  help      print this message
+
+`cargo xtask <command> --help` says more about release, publish and dist.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -23,14 +23,28 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
+        let text = inner.to_string();
         if inner.is_syntax() || inner.is_eof() {
             ApiError::bad_request(format!("the request body is not valid JSON: {inner}"), None)
+        } else if let Some(field) = missing_field(&text) {
+            // `param` names the missing field itself, as OpenAI does, not the object around it.
+            let param = if path == "." {
+                field.to_owned()
+            } else {
+                format!("{path}.{field}")
+            };
+            ApiError::bad_request(format!("`{param}` is missing: {text}"), Some(param))
         } else if path == "." {
             ApiError::bad_request(format!("the request body is wrong: {inner}"), None)
         } else {
             ApiError::bad_request(format!("`{path}` is wrong: {inner}"), Some(path))
         }
     })
+}
+
+/// The field named by serde's "missing field `x`" message.
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
 }
 
 /// A chat request and the options the client set for it.
@@ -212,6 +226,17 @@ mod tests {
             .err()
             .expect("bad json");
         assert!(format!("{e:?}").contains("not valid JSON"));
+        let e = chat_call(
+            br#"{"messages":[{"role":"user","content":"x"}]}"#,
+            &HeaderMap::new(),
+            "r".into(),
+        )
+        .err()
+        .expect("no model");
+        assert!(
+            format!("{e:?}").contains(r#"param: Some("model")"#),
+            "{e:?}"
+        );
     }
 
     #[test]

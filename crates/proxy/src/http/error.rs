@@ -74,7 +74,18 @@ impl ApiError {
         )
     }
 
-    /// 404 for an unknown route or model.
+    /// 404 for a path that is not an endpoint: `code` says so, so a client does not go
+    /// looking for a missing model.
+    pub fn unknown_route(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            Some("unknown_url"),
+            message,
+        )
+    }
+
+    /// 404 for an unknown model.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

@@ -305,7 +305,7 @@ pub async fn not_found(
     uri: axum::http::Uri,
 ) -> Response {
     let id = request_id(&app, &headers);
-    let err = ApiError::not_found(format!(
+    let err = ApiError::unknown_route(format!(
         "no endpoint at `{}`; see GET /v1/models and POST /v1/chat/completions",
         uri.path()
     ));

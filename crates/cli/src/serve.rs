@@ -17,9 +17,11 @@ use crate::providers::Factory;
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,switchyard=info"));
+    // Colour codes only for a terminal: in a file, journald or a log shipper they are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     // A second init (tests calling in) is harmless: keep the first subscriber.
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),

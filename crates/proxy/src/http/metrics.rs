@@ -2,7 +2,10 @@
 
 use std::{
     fmt::Write,
-    sync::atomic::{AtomicU64, Ordering::Relaxed},
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
     time::Duration,
 };
 
@@ -64,7 +67,11 @@ pub struct Metrics {
     cooldowns: AtomicU64,
     upstream_latency: Histogram,
     overhead: Histogram,
+    sources: Mutex<Vec<Source>>,
 }
+
+/// Appends more metrics, in Prometheus text format, to every `/metrics` answer.
+type Source = Box<dyn Fn(&mut String) + Send + Sync>;
 
 impl Metrics {
     /// Counts an answer by status.
@@ -79,6 +86,15 @@ impl Metrics {
     /// Records the proxy's own time on a request (total minus upstream and waits).
     pub fn overhead(&self, d: Duration) {
         self.overhead.observe(d);
+    }
+
+    /// Adds metrics that live outside the proxy (a shared state store's health, say):
+    /// `render` calls `source` at the end of every exposition.
+    pub fn add_source(&self, source: impl Fn(&mut String) + Send + Sync + 'static) {
+        self.sources
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Box::new(source));
     }
 
     /// The Prometheus text exposition.
@@ -165,6 +181,14 @@ impl Metrics {
             "switchyard_proxy_overhead_seconds",
             "Time the proxy adds to a request, upstream time and retry waits excluded.",
         );
+        for source in self
+            .sources
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            source(&mut out);
+        }
         out
     }
 }

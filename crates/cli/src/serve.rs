@@ -3,14 +3,16 @@
 use std::{
     net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use anyhow::Context;
 use proxy::{
-    config::{Config, LogFormat},
+    config::{Config, LogFormat, RedisConnection, RedisSettings},
     http,
     wiring::{self, Extras},
 };
+use redis_state::{RedisConfig, RedisStore};
 
 use crate::providers::Factory;
 
@@ -65,7 +67,24 @@ pub(crate) fn serve(
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let factory = Factory::new()?;
-        let state = wiring::build_state(&cfg, &factory, Extras::default())?;
+        // Background work the gateway owns; stopped (aborted) when serving ends.
+        let mut background = tokio::task::JoinSet::new();
+        let redis = match &cfg.redis {
+            Some(settings) => {
+                let (store, sync) = RedisStore::connect(redis_config(settings)?).await?;
+                background.spawn(sync);
+                Some(store)
+            }
+            None => None,
+        };
+        let extras = Extras {
+            state_store: redis.clone().map(|s| s as Arc<dyn router::StateStore>),
+            ..Extras::default()
+        };
+        let state = wiring::build_state(&cfg, &factory, extras)?;
+        if let Some(store) = redis {
+            state.metrics.add_source(move |out| store.render_metrics(out));
+        }
         if !state.auth.enabled() {
             tracing::warn!("no master_key and no keys configured: the proxy accepts every caller");
         }
@@ -85,10 +104,38 @@ pub(crate) fn serve(
                 "demo mode (no --config): in-process mock deployments, no API key needed. Try:\n  curl http://{local}/v1/chat/completions -H 'content-type: application/json' -d '{{\"model\":\"{model}\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}' -i\n  or any OpenAI SDK with base_url=http://{local}/v1 ; watch the x-switchyard-* headers and http://{local}/metrics"
             );
         }
-        http::serve(listener, state, http::shutdown_signal()).await.context("the server failed")?;
+        let served = http::serve(listener, state, http::shutdown_signal()).await.context("the server failed");
+        background.shutdown().await;
+        served?;
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// The Redis store's settings from the config's (the proxy does not know the store crate).
+fn redis_config(settings: &RedisSettings) -> anyhow::Result<RedisConfig> {
+    let config = match &settings.connection {
+        RedisConnection::Url(url) => RedisConfig::url(url.expose()),
+        RedisConnection::Host {
+            host,
+            port,
+            password,
+            db,
+        } => {
+            let mut c = RedisConfig::host(host.clone(), *port);
+            if let Some(p) = password {
+                c = c.password(p.expose());
+            }
+            if let Some(db) = db {
+                c = c.db(*db);
+            }
+            c
+        }
+        _ => anyhow::bail!(
+            "this kind of Redis connection is not supported yet; use router_settings.redis_url"
+        ),
+    };
+    Ok(config.key_prefix(settings.key_prefix.clone()))
 }
 
 /// `switchyard check`.

@@ -199,7 +199,7 @@ fn down(inner: &Inner, error: &str) {
 fn up(inner: &Inner) {
     if !inner.stats.healthy.swap(true, Ordering::Relaxed) {
         tracing::info!(
-            "Redis at {} answers: sharing cooldowns and usage again",
+            "Redis at {} answers: cooldowns and usage are shared",
             inner.target
         );
     }

@@ -25,7 +25,9 @@ usage: cargo xtask <command>
 commands:
   ci        set up redis-server and a Python venv with the OpenAI SDK, then run
             fmt, clippy, docs and every test, stopping at the first failure
-  bench     run the benchmarks (not yet implemented)
+  bench     the proxy load benchmark: direct vs through the proxy at concurrency
+            1, 32, 256, plain and streamed; writes docs/benchmarks.md
+            (--soak: 5 minutes of load with injected failures, every answer checked)
   dist      build the switchyard binary and pack target/dist/switchyard-<version>-<target>.tar.gz
             with its .sha256, then smoke-test the unpacked binary
   release <version> [--dry-run] [--skip-ci]

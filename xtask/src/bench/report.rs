@@ -1,0 +1,480 @@
+//! The benchmark's results: the table it prints, the targets it checks, and the generated
+//! sections of `docs/benchmarks.md`.
+
+use std::{fmt::Write as _, fs, path::Path, process::Command, time::Duration};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use super::procs::Mem;
+
+/// Markers of the load benchmark's generated section in `docs/benchmarks.md`.
+pub(crate) const LOAD_SECTION: &str = "load";
+/// Markers of the soak's generated section.
+pub(crate) const SOAK_SECTION: &str = "soak";
+
+/// The machine a run happened on.
+pub(crate) struct Machine {
+    pub(crate) cpus: usize,
+    pub(crate) cpu_model: String,
+    pub(crate) memory_gib: f64,
+    pub(crate) kernel: String,
+    pub(crate) rustc: String,
+    pub(crate) commit: String,
+    pub(crate) date: String,
+    pub(crate) load_average: String,
+}
+
+impl Machine {
+    pub(crate) fn read(root: &Path) -> Machine {
+        let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|v| v.trim_start_matches([' ', '\t', ':']).trim().to_owned())
+            .unwrap_or_else(|| "unknown".to_owned());
+        let meminfo = fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory_kib: f64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0.0);
+        let first_line = |cmd: &mut Command| {
+            cmd.output()
+                .ok()
+                .and_then(|o| String::from_utf8(o.stdout).ok())
+                .and_then(|s| s.lines().next().map(str::to_owned))
+                .unwrap_or_else(|| "unknown".to_owned())
+        };
+        let dirty = Command::new("git")
+            .args(["status", "--porcelain", "--untracked-files=no"])
+            .current_dir(root)
+            .output()
+            .is_ok_and(|o| !o.stdout.is_empty());
+        let commit = first_line(
+            Command::new("git")
+                .args(["rev-parse", "--short", "HEAD"])
+                .current_dir(root),
+        );
+        Machine {
+            cpus: std::thread::available_parallelism().map_or(0, usize::from),
+            cpu_model,
+            memory_gib: memory_kib / 1024.0 / 1024.0,
+            kernel: fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map_or_else(|_| "unknown".to_owned(), |s| s.trim().to_owned()),
+            rustc: first_line(Command::new("rustc").arg("-V")),
+            commit: if dirty {
+                format!("{commit} (with uncommitted changes)")
+            } else {
+                commit
+            },
+            date: first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
+            load_average: fs::read_to_string("/proc/loadavg")
+                .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default(),
+        }
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "machine: {} CPUs ({}), {:.1} GiB memory, Linux {}, {}; commit {}; load average at start {}",
+            self.cpus,
+            self.cpu_model,
+            self.memory_gib,
+            self.kernel,
+            self.rustc,
+            self.commit,
+            self.load_average
+        )
+    }
+
+    fn markdown(&self) -> String {
+        format!(
+            "| | |\n|---|---|\n| date | {} |\n| CPUs | {} × {} |\n| memory | {:.1} GiB |\n| kernel | Linux {} |\n| compiler | {} |\n| commit | {} |\n| load average at start (1, 5, 15 min) | {} |\n",
+            self.date,
+            self.cpus,
+            self.cpu_model,
+            self.memory_gib,
+            self.kernel,
+            self.rustc,
+            self.commit,
+            self.load_average
+        )
+    }
+}
+
+/// One concurrency and mode, direct and through the proxy.
+pub(crate) struct Cell {
+    pub(crate) concurrency: usize,
+    pub(crate) stream: bool,
+    pub(crate) direct: Value,
+    pub(crate) proxied: Value,
+    /// Proxy CPU time per request (user + system), in microseconds.
+    pub(crate) cpu_us: f64,
+    pub(crate) rss_after: Mem,
+}
+
+/// Clean and fail-twice requests, one at a time.
+pub(crate) struct RetryPath {
+    pub(crate) clean: Value,
+    pub(crate) clean_cpu: f64,
+    pub(crate) retried: Value,
+    pub(crate) retried_cpu: f64,
+}
+
+impl RetryPath {
+    fn p50(v: &Value) -> f64 {
+        v["latency_us"]["p50"].as_f64().unwrap_or(0.0)
+    }
+
+    fn latency_ratio(&self) -> f64 {
+        ratio(Self::p50(&self.retried), Self::p50(&self.clean))
+    }
+
+    fn cpu_ratio(&self) -> f64 {
+        ratio(self.retried_cpu, self.clean_cpu)
+    }
+}
+
+/// Everything the load benchmark measured.
+pub(crate) struct Results {
+    pub(crate) machine: Machine,
+    pub(crate) cells: Vec<Cell>,
+    pub(crate) paced_rate: f64,
+    pub(crate) paced_direct: Value,
+    pub(crate) paced_proxied: Value,
+    pub(crate) idle: Mem,
+    pub(crate) peak: Mem,
+    pub(crate) retry: RetryPath,
+    pub(crate) duration: Duration,
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b == 0.0 { 0.0 } else { a / b }
+}
+
+/// The latency figures of an answer: time to first chunk for streams, whole answer otherwise.
+fn lat(v: &Value, stream: bool, p: &str) -> f64 {
+    let key = if stream { "ttft_us" } else { "latency_us" };
+    v[key][p].as_f64().unwrap_or(0.0)
+}
+
+fn rps(v: &Value) -> f64 {
+    v["rps"].as_f64().unwrap_or(0.0)
+}
+
+/// Microseconds as `123 µs` or `4.56 ms`.
+fn us(v: f64) -> String {
+    if v.abs() >= 1000.0 {
+        format!("{:.2} ms", v / 1000.0)
+    } else {
+        format!("{v:.0} µs")
+    }
+}
+
+/// One checked target.
+struct Target {
+    what: String,
+    measured: String,
+    holds: bool,
+}
+
+impl Results {
+    fn cell(&self, concurrency: usize, stream: bool) -> Option<&Cell> {
+        self.cells
+            .iter()
+            .find(|c| c.concurrency == concurrency && c.stream == stream)
+    }
+
+    fn targets(&self) -> Vec<Target> {
+        let mut out = Vec::new();
+        if let Some(c) = self.cell(32, false) {
+            let r = ratio(rps(&c.proxied), rps(&c.direct));
+            out.push(Target {
+                what: "through the proxy ≥ 35% of direct requests/s at concurrency 32".to_owned(),
+                measured: format!(
+                    "{:.0}% ({:.0} of {:.0} requests/s)",
+                    r * 100.0,
+                    rps(&c.proxied),
+                    rps(&c.direct)
+                ),
+                holds: r >= 0.35,
+            });
+        }
+        if let Some(c) = self.cell(1, false) {
+            let added = lat(&c.proxied, false, "p50") - lat(&c.direct, false, "p50");
+            out.push(Target {
+                what: "added median latency at concurrency 1 < 100 µs".to_owned(),
+                measured: us(added),
+                holds: added < 100.0,
+            });
+        }
+        let added = lat(&self.paced_proxied, false, "p99") - lat(&self.paced_direct, false, "p99");
+        out.push(Target {
+            what: format!(
+                "added p99 at concurrency 32 < 1 ms (paced at {:.0} requests/s, the same load both ways)",
+                self.paced_rate
+            ),
+            measured: us(added),
+            holds: added < 1000.0,
+        });
+        if let Some(c) = self.cell(32, false) {
+            let added = lat(&c.proxied, false, "p99") - lat(&c.direct, false, "p99");
+            out.push(Target {
+                what: "added p99 at concurrency 32 < 1 ms (closed loop, as fast as it goes)"
+                    .to_owned(),
+                measured: us(added),
+                holds: added < 1000.0,
+            });
+        }
+        out.push(Target {
+            what: "proxy memory idle < 30 MB".to_owned(),
+            measured: format!("{:.1} MiB", self.idle.rss_mib()),
+            holds: self.idle.rss_mib() < 30.0,
+        });
+        out.push(Target {
+            what: "proxy memory at concurrency 256 < 120 MB (peak RSS of the whole run)".to_owned(),
+            measured: format!("{:.1} MiB", self.peak.hwm_mib()),
+            holds: self.peak.hwm_mib() < 120.0,
+        });
+        out.push(Target {
+            what: "a request that fails twice (zero-wait retries) costs < 3× a clean one"
+                .to_owned(),
+            measured: format!(
+                "{:.2}× the proxy CPU, {:.2}× the median latency",
+                self.retry.cpu_ratio(),
+                self.retry.latency_ratio()
+            ),
+            holds: self.retry.cpu_ratio() < 3.0 && self.retry.latency_ratio() < 3.0,
+        });
+        out
+    }
+
+    pub(crate) fn targets_text(&self) -> String {
+        let mut out = String::from("targets:\n");
+        for t in self.targets() {
+            let _ = writeln!(
+                out,
+                "  [{}] {}: {}",
+                if t.holds { "holds" } else { "MISSED" },
+                t.what,
+                t.measured
+            );
+        }
+        out
+    }
+
+    /// Rows of the main table, shared by the terminal and Markdown forms.
+    fn rows(&self) -> Vec<[String; 11]> {
+        self.cells
+            .iter()
+            .map(|c| {
+                let s = c.stream;
+                [
+                    c.concurrency.to_string(),
+                    if s { "stream (TTFT)" } else { "plain" }.to_owned(),
+                    format!("{:.0}", rps(&c.direct)),
+                    format!("{:.0}", rps(&c.proxied)),
+                    format!("{:.0}%", ratio(rps(&c.proxied), rps(&c.direct)) * 100.0),
+                    format!(
+                        "{} / {}",
+                        us(lat(&c.direct, s, "p50")),
+                        us(lat(&c.proxied, s, "p50"))
+                    ),
+                    format!(
+                        "{} / {}",
+                        us(lat(&c.direct, s, "p99")),
+                        us(lat(&c.proxied, s, "p99"))
+                    ),
+                    format!(
+                        "{} / {}",
+                        us(lat(&c.direct, s, "p999")),
+                        us(lat(&c.proxied, s, "p999"))
+                    ),
+                    format!(
+                        "+{}",
+                        us(lat(&c.proxied, s, "p50") - lat(&c.direct, s, "p50"))
+                    ),
+                    format!("{:.0} µs", c.cpu_us),
+                    format!("{:.1} MiB", c.rss_after.rss_mib()),
+                ]
+            })
+            .collect()
+    }
+
+    const HEADER: [&'static str; 11] = [
+        "conc",
+        "mode",
+        "direct rps",
+        "proxy rps",
+        "proxy/direct",
+        "p50 direct / proxy",
+        "p99 direct / proxy",
+        "p99.9 direct / proxy",
+        "added p50",
+        "proxy CPU/req",
+        "proxy RSS after",
+    ];
+
+    pub(crate) fn terminal_table(&self) -> String {
+        let rows = self.rows();
+        let mut widths: Vec<usize> = Self::HEADER.iter().map(|h| h.chars().count()).collect();
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let line = |cells: &[String]| {
+            cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:>w$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+        };
+        let mut out = line(&Self::HEADER.map(str::to_owned)) + "\n";
+        for row in &rows {
+            out += &line(row);
+            out.push('\n');
+        }
+        let _ = writeln!(
+            out,
+            "\nproxy memory: idle {:.1} MiB, peak {:.1} MiB (VmHWM)",
+            self.idle.rss_mib(),
+            self.peak.hwm_mib()
+        );
+        let _ = writeln!(
+            out,
+            "paced, concurrency 32 at {:.0} requests/s: p50 {} / {}, p99 {} / {}, p99.9 {} / {} (direct / proxy)",
+            self.paced_rate,
+            us(lat(&self.paced_direct, false, "p50")),
+            us(lat(&self.paced_proxied, false, "p50")),
+            us(lat(&self.paced_direct, false, "p99")),
+            us(lat(&self.paced_proxied, false, "p99")),
+            us(lat(&self.paced_direct, false, "p999")),
+            us(lat(&self.paced_proxied, false, "p999")),
+        );
+        let r = &self.retry;
+        let _ = writeln!(
+            out,
+            "retry path, one at a time: clean p50 {} and {:.0} µs proxy CPU; failing twice first p50 {} and {:.0} µs ({:.2}× latency, {:.2}× CPU)",
+            us(RetryPath::p50(&r.clean)),
+            r.clean_cpu,
+            us(RetryPath::p50(&r.retried)),
+            r.retried_cpu,
+            r.latency_ratio(),
+            r.cpu_ratio()
+        );
+        out
+    }
+
+    pub(crate) fn markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "Generated by `cargo xtask bench` (each run: 1 s warmup, then {:.0} s measured; one run straight to the upstream, then the same load through the proxy).\n",
+            self.duration.as_secs_f64()
+        );
+        out += &self.machine.markdown();
+        out += "\n| ";
+        out += &Self::HEADER.join(" | ");
+        out += " |\n|";
+        out += &"---|".repeat(Self::HEADER.len());
+        out.push('\n');
+        for row in self.rows() {
+            let _ = writeln!(out, "| {} |", row.join(" | "));
+        }
+        let _ = writeln!(
+            out,
+            "\nStream rows give the time to the first content chunk (TTFT). `proxy CPU/req` is the proxy's user + system CPU time over the run divided by its requests (warmup included).\n"
+        );
+        let _ = writeln!(
+            out,
+            "**Latency at a fixed load.** Concurrency 32, paced at {:.0} requests/s (half of what the proxy served at 32 above), so neither side is saturated:\n\n| | p50 | p99 | p99.9 |\n|---|---|---|---|\n| direct | {} | {} | {} |\n| through the proxy | {} | {} | {} |\n",
+            self.paced_rate,
+            us(lat(&self.paced_direct, false, "p50")),
+            us(lat(&self.paced_direct, false, "p99")),
+            us(lat(&self.paced_direct, false, "p999")),
+            us(lat(&self.paced_proxied, false, "p50")),
+            us(lat(&self.paced_proxied, false, "p99")),
+            us(lat(&self.paced_proxied, false, "p999")),
+        );
+        let _ = writeln!(
+            out,
+            "**Memory.** Proxy RSS idle (after start, before any request): {:.1} MiB; peak RSS over the whole run (VmHWM, reached at concurrency 256): {:.1} MiB.\n",
+            self.idle.rss_mib(),
+            self.peak.hwm_mib()
+        );
+        let r = &self.retry;
+        let _ = writeln!(
+            out,
+            "**Retry path.** One request at a time through a proxy with `num_retries: 2`, `retry_after: 0`, `backoff_initial: 0` on the scripted mock upstream: {} clean requests, then {} requests scripted to fail with a 500 twice and then succeed (three upstream attempts each).\n\n| | p50 latency | p99 latency | proxy CPU/req |\n|---|---|---|---|\n| clean | {} | {} | {:.0} µs |\n| fails twice, then succeeds | {} | {} | {:.0} µs |\n| ratio | {:.2}× | | {:.2}× |\n",
+            r.clean["requests"],
+            r.retried["requests"],
+            us(RetryPath::p50(&r.clean)),
+            us(r.clean["latency_us"]["p99"].as_f64().unwrap_or(0.0)),
+            r.clean_cpu,
+            us(RetryPath::p50(&r.retried)),
+            us(r.retried["latency_us"]["p99"].as_f64().unwrap_or(0.0)),
+            r.retried_cpu,
+            r.latency_ratio(),
+            r.cpu_ratio(),
+        );
+        out += "**Targets.**\n\n| target | measured | |\n|---|---|---|\n";
+        for t in self.targets() {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                t.what,
+                t.measured,
+                if t.holds { "holds" } else { "**missed**" }
+            );
+        }
+        out
+    }
+}
+
+/// Replaces the text between `<!-- xtask-bench:NAME:begin -->` and `<!-- xtask-bench:NAME:end -->`
+/// in `doc` (appending the markers when the file has none), keeping everything else.
+pub(crate) fn replace_section(doc: &Path, name: &str, body: &str) -> Result<()> {
+    let begin = format!("<!-- xtask-bench:{name}:begin -->");
+    let end = format!("<!-- xtask-bench:{name}:end -->");
+    let text = fs::read_to_string(doc).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
+    let section = format!("{begin}\n{}\n{end}", body.trim_end());
+    let new = match (text.find(&begin), text.find(&end)) {
+        (Some(b), Some(e)) if b < e => {
+            format!("{}{section}{}", &text[..b], &text[e + end.len()..])
+        }
+        _ => format!("{}\n\n{section}\n", text.trim_end()),
+    };
+    fs::write(doc, new).with_context(|| format!("cannot write {}", doc.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_are_replaced_and_the_rest_kept() {
+        let dir = std::env::temp_dir().join(format!("xtask-bench-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("temp dir");
+        let doc = dir.join("benchmarks.md");
+        fs::write(&doc, "# Benchmarks\n\nhand-written\n").expect("write");
+        replace_section(&doc, "load", "first").expect("append");
+        replace_section(&doc, "load", "second").expect("replace");
+        let text = fs::read_to_string(&doc).expect("read");
+        assert!(
+            text.contains("hand-written") && text.contains("second"),
+            "{text}"
+        );
+        assert!(!text.contains("first"), "{text}");
+        assert_eq!(text.matches("xtask-bench:load:begin").count(), 1, "{text}");
+        fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn microseconds_read_well() {
+        assert_eq!(us(87.4), "87 µs");
+        assert_eq!(us(1534.0), "1.53 ms");
+    }
+}

@@ -208,6 +208,32 @@ async fn an_rpm_limit_does_not_queue_it_falls_back() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_tpm_limit_turns_requests_away_until_tokens_return() {
+    // Each answer uses 4 tokens ("Hello!" + "answer from a"); 10 a minute allows three
+    // (the bucket may go into debt), then none until the debt is paid back.
+    let a = healthy("a");
+    let router = Router::builder()
+        .deployment(dep("g", "a", &a).tpm(10))
+        .seed(3)
+        .build()
+        .expect("valid router");
+    send(&router, 3).await;
+    let err = router
+        .chat(&req("g"), &RequestOptions::new())
+        .await
+        .expect_err("over the tpm limit");
+    assert_eq!(a.calls(), 3);
+    assert_eq!(err.kind(), ErrorKind::RateLimit);
+    assert_eq!(err.reason(), FailureReason::NoDeploymentAvailable);
+    // 2 tokens of debt plus one, at 10 a minute: 18 s.
+    let after = err.retry_after().expect("says when capacity returns");
+    assert!(after.abs_diff(secs(18)) < ms(1), "{after:?}");
+    tokio::time::sleep(after).await;
+    send(&router, 1).await;
+    assert_eq!(a.calls(), 4);
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_unknown_model_is_not_found() {
     let router = Router::builder()
         .deployment(dep("gpt-4", "a", &healthy("a")))

@@ -15,6 +15,7 @@ use retry_core::CooldownConfig;
 ///
 /// ```
 /// # use std::{sync::Arc, time::Duration};
+/// # use {mock as switchyard_mock, provider as switchyard_provider};
 /// # use switchyard_router::DeploymentConfig;
 /// # fn provider() -> Arc<dyn switchyard_provider::Provider> { Arc::new(switchyard_mock::MockProvider::new("m")) }
 /// let d = DeploymentConfig::new("gpt-4o", provider())

@@ -16,6 +16,8 @@
 //! proxy, and shared-state stores such as `switchyard-redis` (through [`StateStore`]).
 //!
 //! ```
+//! # // This crate renames its dependencies; users see them under their published names.
+//! # use {mock as switchyard_mock, provider as switchyard_provider, retry_core as switchyard_retry_core};
 //! use std::{sync::Arc, time::Duration};
 //! use switchyard_mock::MockProvider;
 //! use switchyard_provider::{ChatRequest, Message};

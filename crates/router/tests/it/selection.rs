@@ -20,7 +20,7 @@ async fn send(router: &Router, n: usize) {
 }
 
 #[tokio::test(start_paused = true)]
-async fn simple_shuffle_follows_weights_then_rpm_then_tpm() {
+async fn simple_shuffle_follows_weight_else_tpm_else_uniform() {
     let a = healthy("a");
     let b = healthy("b");
     let router = Router::builder()

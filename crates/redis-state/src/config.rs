@@ -229,7 +229,11 @@ mod tests {
                 .is_ok()
         );
         assert!(RedisConfig::url("redis://:pw@cache").validate().is_ok());
-        assert!(RedisConfig::url("rediss://:pw@cache:6380").validate().is_ok());
+        assert!(
+            RedisConfig::url("rediss://:pw@cache:6380")
+                .validate()
+                .is_ok()
+        );
         for bad in [
             "http://cache:6379",
             "cache:6379",

@@ -318,6 +318,28 @@ impl Router {
     pub fn now(&self) -> Duration {
         self.inner.clock.now()
     }
+
+    /// **Not part of the API**: a hook for the selection benchmark (`benches/selection.rs`),
+    /// which may change or go away in any release.
+    ///
+    /// Plans one request to `group` and picks a deployment for its first attempt `selections`
+    /// times, exactly as a request does (cooldown and limit checks, then the strategy), without
+    /// starting an attempt. Returns the index of the last pick, or `None` for an unknown group
+    /// or when nothing can be picked.
+    #[doc(hidden)]
+    pub fn bench_select(&self, group: &str, streaming: bool, selections: u64) -> Option<usize> {
+        let opts = RequestOptions::default();
+        let mut plan = Plan::new(&self.inner, group, &opts, streaming).ok()?;
+        let mut last = None;
+        for _ in 0..selections {
+            let now = self.inner.clock.now();
+            last = match plan.select(now) {
+                Selection::Picked(index) => Some(index),
+                Selection::AllCooling(_) | Selection::OverLimit(_) => None,
+            };
+        }
+        last
+    }
 }
 
 impl std::fmt::Debug for Router {

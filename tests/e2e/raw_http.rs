@@ -183,6 +183,11 @@ async fn a_stream_that_fails_before_its_first_chunk_is_a_json_error_with_the_sta
     assert_eq!(resp.status(), 503, "not a 200 with an error inside");
     assert!(header(&resp, "content-type").starts_with("application/json"));
     assert_eq!(header(&resp, "x-switchyard-attempted-retries"), "2");
+    assert_eq!(
+        header(&resp, "x-should-retry"),
+        "false",
+        "the proxy spent the retries: SDKs must not multiply them"
+    );
     let json = json_of(resp).await;
     openai_error(&json);
     assert_eq!(gw.upstream.hits_for("gpt-4o").len(), 3);

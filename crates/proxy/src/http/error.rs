@@ -7,7 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use retry_core::ErrorKind;
-use router::{Report, RouterError};
+use router::{FailureReason, Report, RouterError};
 
 use crate::http::headers::report_headers;
 
@@ -21,6 +21,10 @@ pub struct ApiError {
     param: Option<String>,
     retry_after: Option<Duration>,
     report: Option<Box<Report>>,
+    /// `x-should-retry`: false once the router has already spent the retries the
+    /// policy allows, so SDKs that retry on their own (the OpenAI SDKs do, twice by
+    /// default) do not multiply upstream traffic.
+    should_retry: Option<bool>,
 }
 
 impl ApiError {
@@ -38,6 +42,7 @@ impl ApiError {
             param: None,
             retry_after: None,
             report: None,
+            should_retry: None,
         }
     }
 
@@ -152,6 +157,14 @@ impl ApiError {
             code: Some(code),
             param: None,
             retry_after,
+            should_retry: match err.reason() {
+                FailureReason::Upstream | FailureReason::DeadlineExceeded
+                    if !err.report().attempts.is_empty() =>
+                {
+                    Some(false)
+                }
+                _ => None,
+            },
             report: Some(Box::new(err.report().clone())),
         }
     }
@@ -214,6 +227,12 @@ impl IntoResponse for ApiError {
         }
         if let Some(report) = &self.report {
             report_headers(headers, report);
+        }
+        if let Some(retry) = self.should_retry {
+            headers.insert(
+                "x-should-retry",
+                HeaderValue::from_static(if retry { "true" } else { "false" }),
+            );
         }
         resp
     }

@@ -356,7 +356,7 @@ fn free_port() -> Result<u16> {
 }
 
 /// The `NAME`s of every `os.environ/NAME` in a config, sorted, each once.
-pub(crate) fn environ_refs(config: &str) -> Vec<String> {
+fn environ_refs(config: &str) -> Vec<String> {
     let mut names: Vec<String> = config
         .split("os.environ/")
         .skip(1)

@@ -1651,3 +1651,31 @@ fn the_reference_example_loads() {
     assert_eq!(config.deployments.len(), 4);
     assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
 }
+
+/// `examples/config.yaml` is what release archives ship as `config.example.yaml`
+/// (`cargo xtask dist`): it must load, given a value for each `os.environ/` variable it names.
+#[test]
+fn the_example_config_that_releases_ship_loads() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/config.yaml");
+    let Ok(yaml) = std::fs::read_to_string(&path) else {
+        // A packaged copy of this crate has no examples/ directory: nothing to check.
+        return;
+    };
+    let named = |name: &str| yaml.contains(&format!("os.environ/{name}"));
+    let config = Config::load_with_env(&path, |name| {
+        named(name).then(|| format!("placeholder-{name}"))
+    })
+    .unwrap_or_else(|err| panic!("examples/config.yaml does not load:\n{err}"));
+    assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
+    let summary = config.redacted_summary();
+    for provider in ["openai", "azure", "anthropic"] {
+        assert!(
+            summary.contains(provider),
+            "no {provider} deployment:\n{summary}"
+        );
+    }
+    assert!(
+        !summary.contains("placeholder-"),
+        "the summary shows a secret:\n{summary}"
+    );
+}

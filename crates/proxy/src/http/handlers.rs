@@ -46,9 +46,29 @@ fn request_id(app: &AppState, headers: &HeaderMap) -> Arc<str> {
         Some(id) => id.into(),
         None => {
             let n = app.request_counter.fetch_add(1, Ordering::Relaxed);
-            format!("sy-{:08x}{:08x}", app.instance_tag, n).into()
+            generated_id(app.instance_tag, n)
         }
     }
+}
+
+/// `sy-{tag:08x}{n:08x}`, written straight into its `Arc<str>`: `format!` and then
+/// `into()` would allocate twice on every request.
+fn generated_id(tag: u32, n: u64) -> Arc<str> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 3 + 8 + 16];
+    buf[..3].copy_from_slice(b"sy-");
+    let mut len = 3;
+    let mut put = |value: u64, min_digits: u32| {
+        let digits = (64 - value.leading_zeros()).div_ceil(4).max(min_digits);
+        for i in (0..digits).rev() {
+            buf[len] = HEX[usize::try_from((value >> (i * 4)) & 0xf).unwrap_or(0)];
+            len += 1;
+        }
+    };
+    put(u64::from(tag), 8);
+    put(n, 8);
+    // Hex digits and `sy-` are ASCII, so this never replaces anything (and never allocates).
+    Arc::from(String::from_utf8_lossy(&buf[..len]).as_ref())
 }
 
 /// Time the proxy itself spent: total minus upstream attempts and retry waits.
@@ -76,8 +96,16 @@ fn finish(app: &AppState, request_id: &str, result: Result<Response, ApiError>) 
 }
 
 fn overhead_header(resp: &mut Response, d: Duration) {
-    if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", d.as_secs_f64() * 1000.0)) {
-        resp.headers_mut().insert("x-switchyard-overhead-ms", v);
+    // Formatted on the stack: a `format!` would allocate a String only to copy it.
+    let mut buf = [0u8; 32];
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    if std::io::Write::write_fmt(&mut cursor, format_args!("{:.3}", d.as_secs_f64() * 1000.0))
+        .is_ok()
+    {
+        let len = usize::try_from(cursor.position()).unwrap_or(0);
+        if let Ok(v) = HeaderValue::from_bytes(&buf[..len]) {
+            resp.headers_mut().insert("x-switchyard-overhead-ms", v);
+        }
     }
 }
 
@@ -110,11 +138,11 @@ async fn chat_inner(
             .chat_stream(&call.req, &call.opts)
             .await
             .map_err(ApiError::from_router)?;
-        let report = stream.report().clone();
-        let spent = overhead(started, &report);
+        // The report's headers are written before the stream moves into the body, so the
+        // report is not cloned.
+        let spent = overhead(started, stream.report());
         app.metrics.overhead(spent);
         let mut resp = sse_response(app.clone(), caller, stream);
-        report_headers(resp.headers_mut(), &report);
         overhead_header(&mut resp, spent);
         Ok(resp)
     } else {
@@ -136,8 +164,11 @@ async fn chat_inner(
     }
 }
 
-/// The SSE answer of a committed stream: chunks, then `[DONE]`, or an error event that ends it.
+/// The SSE answer of a committed stream, with the report's headers: chunks, then `[DONE]`, or an
+/// error event that ends it.
 fn sse_response(app: Arc<AppState>, caller: Caller, stream: RoutedStream) -> Response {
+    let mut resp = Response::new(Body::empty());
+    report_headers(resp.headers_mut(), stream.report());
     let body = futures::stream::unfold(Some(stream), move |state| {
         let app = app.clone();
         async move {
@@ -165,7 +196,7 @@ fn sse_response(app: Arc<AppState>, caller: Caller, stream: RoutedStream) -> Res
             }
         }
     });
-    let mut resp = Response::new(Body::from_stream(body));
+    *resp.body_mut() = Body::from_stream(body);
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -312,4 +343,21 @@ pub async fn not_found(
     let mut resp = finish(&app, &id, Err(err));
     *resp.status_mut() = StatusCode::NOT_FOUND;
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_keep_their_format() {
+        for (tag, n) in [
+            (0, 0),
+            (0xdead_beef, 42),
+            (7, u64::from(u32::MAX) + 1),
+            (1, u64::MAX),
+        ] {
+            assert_eq!(&*generated_id(tag, n), format!("sy-{tag:08x}{n:08x}"));
+        }
+    }
 }

@@ -6,12 +6,39 @@ use router::Report;
 /// `x-request-id`.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// `0` to `9` as header values: counts are almost always one digit, and a static value costs
+/// no allocation (`HeaderValue::from(u32)` allocates for every number).
+static DIGITS: [HeaderValue; 10] = [
+    HeaderValue::from_static("0"),
+    HeaderValue::from_static("1"),
+    HeaderValue::from_static("2"),
+    HeaderValue::from_static("3"),
+    HeaderValue::from_static("4"),
+    HeaderValue::from_static("5"),
+    HeaderValue::from_static("6"),
+    HeaderValue::from_static("7"),
+    HeaderValue::from_static("8"),
+    HeaderValue::from_static("9"),
+];
+
+/// How many headers [`report_headers`] writes at most.
+const REPORT_HEADERS: usize = 6;
+
+fn count(n: u32) -> HeaderValue {
+    usize::try_from(n)
+        .ok()
+        .and_then(|i| DIGITS.get(i))
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from(n))
+}
+
 /// Writes the attempt report's headers.
 pub fn report_headers(headers: &mut HeaderMap, report: &Report) {
-    let num = |n: u32| HeaderValue::from(n);
-    headers.insert("x-switchyard-attempted-retries", num(report.retries));
-    headers.insert("x-switchyard-max-retries", num(report.max_retries));
-    headers.insert("x-switchyard-attempted-fallbacks", num(report.fallbacks));
+    // Room for all of them at once, rather than growing the map two or three times.
+    headers.reserve(REPORT_HEADERS);
+    headers.insert("x-switchyard-attempted-retries", count(report.retries));
+    headers.insert("x-switchyard-max-retries", count(report.max_retries));
+    headers.insert("x-switchyard-attempted-fallbacks", count(report.fallbacks));
     if let Some(v) = report
         .final_group
         .as_deref()
@@ -28,5 +55,17 @@ pub fn report_headers(headers: &mut HeaderMap, report: &Report) {
     }
     if let Ok(v) = HeaderValue::from_str(&report.request_id) {
         headers.insert(REQUEST_ID.clone(), v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_written_whatever_their_size() {
+        for n in [0, 7, 9, 10, 123, u32::MAX] {
+            assert_eq!(count(n).to_str().ok(), Some(n.to_string().as_str()));
+        }
     }
 }

@@ -194,7 +194,10 @@ impl Router {
         opts: &RequestOptions,
     ) -> Result<Routed<ChatResponse>, RouterError> {
         let mut plan = Plan::new(&self.inner, &req.model, opts, false)?;
-        let span = tracing::info_span!("request", request_id = %plan.report.request_id, model = %req.model);
+        // A debug-level span: at the default info level an enabled span cost every request
+        // about 4% of the proxy's instructions (the fmt subscriber formats its fields into a
+        // String), so the info and warn events below carry request_id and model themselves.
+        let span = tracing::debug_span!("request", request_id = %plan.report.request_id, model = %req.model);
         async move {
             loop {
                 let attempt = plan.next_attempt().await?;
@@ -224,7 +227,7 @@ impl Router {
         opts: &RequestOptions,
     ) -> Result<Routed<EmbeddingsResponse>, RouterError> {
         let mut plan = Plan::new(&self.inner, &req.model, opts, false)?;
-        let span = tracing::info_span!("request", request_id = %plan.report.request_id, model = %req.model);
+        let span = tracing::debug_span!("request", request_id = %plan.report.request_id, model = %req.model);
         async move {
             loop {
                 let attempt = plan.next_attempt().await?;
@@ -256,7 +259,7 @@ impl Router {
         opts: &RequestOptions,
     ) -> Result<RoutedStream, RouterError> {
         let mut plan = Plan::new(&self.inner, &req.model, opts, true)?;
-        let span = tracing::info_span!("request", request_id = %plan.report.request_id, model = %req.model, stream = true);
+        let span = tracing::debug_span!("request", request_id = %plan.report.request_id, model = %req.model, stream = true);
         async move {
             loop {
                 let attempt = plan.next_attempt().await?;
@@ -809,7 +812,7 @@ impl<'r> Plan<'r> {
                 metadata: self.metadata(),
             })
         });
-        tracing::info!(from = %from, to = %next.name, ?reason, "fallback");
+        tracing::info!(request_id = %self.report.request_id, model = %self.requested, from = %from, to = %next.name, ?reason, "fallback");
         self.group = next;
         self.tried.push(next.name.clone());
         self.retries_spent = 0;
@@ -919,7 +922,7 @@ impl<'r> Plan<'r> {
                 metadata: self.metadata(),
             })
         });
-        tracing::info!(deployment = %d.id, kind = %kind, status = ?err.status(), ?decision, "attempt failed");
+        tracing::info!(request_id = %self.report.request_id, model = %self.requested, deployment = %d.id, kind = %kind, status = ?err.status(), ?decision, "attempt failed");
 
         if *self.group.name == *self.requested {
             self.requested_error = Some(err.clone());
@@ -1004,7 +1007,7 @@ impl<'r> Plan<'r> {
                 metadata: self.metadata(),
             })
         });
-        tracing::warn!(kind = %err.kind(), "request failed: {}", err.message());
+        tracing::warn!(request_id = %err.report().request_id, model = %self.requested, kind = %err.kind(), "request failed: {}", err.message());
         err
     }
 }

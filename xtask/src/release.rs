@@ -267,6 +267,10 @@ fn package(dir: &Path, target: &Path, version: &str, published: &[String]) -> Re
     // --allow-dirty: the bump is not committed yet (it is committed only once this passed).
     cmd.args(["package", "--allow-dirty"])
         .env("CARGO_TARGET_DIR", target)
+        // A packaged crate is built as a workspace of its own, without our [profile] section,
+        // which builds dependencies without debug info. Say the same here, or every dependency
+        // is compiled again just for the verification builds.
+        .env("CARGO_PROFILE_DEV_DEBUG", "false")
         .current_dir(dir);
     for name in published {
         cmd.args(["-p", name]);

@@ -64,7 +64,13 @@ pub(crate) struct Inner {
     pub(crate) events: mpsc::Sender<Event>,
     /// Wakes the background task before its next tick (a new cooldown should not wait).
     pub(crate) wake: Notify,
-    pub(crate) stats: Stats,
+    /// Shared with the companions: one connection, one health.
+    pub(crate) stats: Arc<Stats>,
+    /// Whether cooldowns and failure windows are synced (not for companions, which count
+    /// usage only).
+    pub(crate) cooldowns: bool,
+    /// Stores synced by this store's task (see [`RedisStore::companion`]).
+    pub(crate) companions: Mutex<Vec<Arc<Inner>>>,
     /// Numbers failures, so their members in the shared window are unique.
     seq: AtomicU64,
 }
@@ -82,12 +88,13 @@ pub(crate) struct Entry {
     pub(crate) health: Mutex<Health>,
     /// Requests per minute; only for deployments with an `rpm` limit.
     pub(crate) requests: Option<Mutex<Counter>>,
-    /// Tokens per minute: always, since `usage-based-routing` compares deployments by it.
-    pub(crate) tokens: Mutex<Counter>,
+    /// Tokens per minute: for a router's deployments always, since `usage-based-routing`
+    /// compares them by it; in a usage-only store, only under a `tpm` limit.
+    pub(crate) tokens: Option<Mutex<Counter>>,
 }
 
 impl Entry {
-    fn new(d: &DeploymentLimits) -> Self {
+    fn new(d: &DeploymentLimits, count_all_tokens: bool) -> Self {
         // A zero rpm means no limit, as in the in-memory store.
         let rpm = d.rpm.filter(|n| *n > 0).map(u64::from);
         Entry {
@@ -98,7 +105,7 @@ impl Entry {
             escalated: AtomicBool::new(false),
             health: Mutex::new(Health::default()),
             requests: rpm.map(|_| Mutex::new(Counter::default())),
-            tokens: Mutex::new(Counter::default()),
+            tokens: (count_all_tokens || d.tpm.is_some()).then(|| Mutex::new(Counter::default())),
         }
     }
 
@@ -139,8 +146,8 @@ pub struct RedisStats {
     pub outages: u64,
     /// Cooldown and failure updates dropped because the queue to Redis was full.
     pub dropped: u64,
-    /// Attempts the store admitted (calls to `try_acquire_request` that returned `Ok`): the
-    /// denominator of "Redis commands per request".
+    /// Attempts the store admitted (calls to `try_acquire_request` that returned `Ok`; not
+    /// counting companions): the denominator of "Redis commands per request".
     pub admitted: u64,
 }
 
@@ -172,7 +179,9 @@ impl RedisStore {
             entries: OnceLock::new(),
             events,
             wake: Notify::new(),
-            stats: Stats::default(),
+            stats: Arc::default(),
+            cooldowns: true,
+            companions: Mutex::default(),
             seq: AtomicU64::new(0),
         });
         let conn = match sync::open(&client, config.timeout).await {
@@ -210,6 +219,30 @@ impl RedisStore {
             config,
         )));
         Ok((Arc::new(RedisStore { inner }), task))
+    }
+
+    /// Another store, synced by this one's task over the same connection, for a second
+    /// registration: the proxy's per-key limits (a store is registered once, by one router or
+    /// one set of keys). It shares requests and tokens per minute only (nothing there fails or
+    /// cools), keeps its keys under `key_prefix`, and has this store's health and counters.
+    /// It stops being shared when this store and its task are gone.
+    pub fn companion(&self, key_prefix: &str) -> Arc<RedisStore> {
+        // Nothing is ever queued: a companion publishes no cooldowns or failures.
+        let (events, _) = mpsc::channel(1);
+        let inner = Arc::new(Inner {
+            keys: Keys::new(key_prefix),
+            target: self.inner.target.clone(),
+            instance: self.inner.instance.clone(),
+            entries: OnceLock::new(),
+            events,
+            wake: Notify::new(),
+            stats: self.inner.stats.clone(),
+            cooldowns: false,
+            companions: Mutex::default(),
+            seq: AtomicU64::new(0),
+        });
+        lock(&self.inner.companions).push(inner.clone());
+        Arc::new(RedisStore { inner })
     }
 
     /// Whether the last round trip to Redis succeeded. While it is false the instance works on
@@ -309,7 +342,10 @@ fn instance_id() -> String {
 
 impl StateStore for RedisStore {
     fn register(&self, deployments: &[DeploymentLimits]) {
-        let entries = deployments.iter().map(Entry::new).collect();
+        let entries = deployments
+            .iter()
+            .map(|d| Entry::new(d, self.inner.cooldowns))
+            .collect();
         if self.inner.entries.set(entries).is_err() {
             tracing::warn!(
                 "a RedisStore was registered twice; it keeps the first router's deployments"
@@ -347,6 +383,7 @@ impl StateStore for RedisStore {
         };
         match publish {
             Publish::Nothing => {}
+            _ if !self.inner.cooldowns => {}
             Publish::Failure { at, window, keep } => self.send(
                 Event::Failure {
                     index: d.index,
@@ -382,7 +419,9 @@ impl StateStore for RedisStore {
         if let (Some(limit), Some(requests)) = (entry.rpm, &entry.requests) {
             lock(requests).try_take(now, limit, 1)?;
         }
-        self.inner.stats.admitted.fetch_add(1, Ordering::Relaxed);
+        if self.inner.cooldowns {
+            self.inner.stats.admitted.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -390,7 +429,7 @@ impl StateStore for RedisStore {
         match self.entry(d) {
             Some(Entry {
                 tpm: Some(limit),
-                tokens,
+                tokens: Some(tokens),
                 ..
             }) => lock(tokens).room(now, *limit, 1),
             _ => Ok(()),
@@ -398,12 +437,14 @@ impl StateStore for RedisStore {
     }
 
     fn record_tokens(&self, d: DeploymentKey<'_>, now: Duration, tokens: u64) {
-        if let Some(entry) = self.entry(d) {
-            lock(&entry.tokens).add(now, tokens);
+        if let Some(counter) = self.entry(d).and_then(|e| e.tokens.as_ref()) {
+            lock(counter).add(now, tokens);
         }
     }
 
     fn tokens_used(&self, d: DeploymentKey<'_>, now: Duration) -> u64 {
-        self.entry(d).map_or(0, |e| lock(&e.tokens).used(now))
+        self.entry(d)
+            .and_then(|e| e.tokens.as_ref())
+            .map_or(0, |c| lock(c).used(now))
     }
 }

@@ -118,9 +118,14 @@ pub(crate) async fn run(
             // Only this task holds the state: the store and its routers are gone.
             return;
         }
-        let Some(entries) = inner.entries.get() else {
+        let companions: Vec<Arc<Inner>> = lock(&inner.companions).clone();
+        let stores: Vec<(&Inner, &[Entry])> = std::iter::once(&*inner)
+            .chain(companions.iter().map(|c| &**c))
+            .filter_map(|i| Some((i, &**i.entries.get()?)))
+            .collect();
+        if stores.is_empty() {
             continue;
-        };
+        }
         let connection = match conn.as_mut() {
             Some(c) => c,
             None => {
@@ -148,32 +153,50 @@ pub(crate) async fn run(
                 Err(_) => break,
             }
         }
-        let round = Round::build(&inner, entries, &backlog, wall_now());
+        // One pipeline for this store and its companions: one round trip.
+        let now = wall_now();
+        let mut pipe = redis::pipe();
+        let rounds: Vec<Round> = stores
+            .iter()
+            .enumerate()
+            .map(|(k, (store, entries))| {
+                let events: &[Event] = if k == 0 { &backlog } else { &[] };
+                Round::build(store, entries, events, now, &mut pipe)
+            })
+            .collect();
         let stats = &inner.stats;
-        stats
-            .push_ops
-            .fetch_add(round.push_ops as u64, Ordering::Relaxed);
-        stats
-            .pull_ops
-            .fetch_add(round.pull_ops as u64, Ordering::Relaxed);
-        let reply = tokio::time::timeout(
-            config.timeout,
-            round.pipe.query_async::<Vec<Value>>(connection),
-        )
-        .await;
-        let outcome = match reply {
-            Ok(Ok(values)) => round.apply(&inner, entries, values),
+        for round in &rounds {
+            stats
+                .push_ops
+                .fetch_add(round.push_ops as u64, Ordering::Relaxed);
+            stats
+                .pull_ops
+                .fetch_add(round.pull_ops as u64, Ordering::Relaxed);
+        }
+        let reply =
+            tokio::time::timeout(config.timeout, pipe.query_async::<Vec<Value>>(connection)).await;
+        let mut outcome = match reply {
+            Ok(Ok(values)) => Ok(values.into_iter()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("no answer within {:?}", config.timeout)),
         };
+        for (round, (store, entries)) in rounds.iter().zip(&stores) {
+            if let Ok(values) = &mut outcome
+                && let Err(e) = round.apply(store, entries, values)
+            {
+                outcome = Err(e);
+            }
+            if outcome.is_err() {
+                round.fail(entries);
+            }
+        }
         match outcome {
-            Ok(()) => {
+            Ok(_) => {
                 backlog.clear();
                 stats.rounds.fetch_add(1, Ordering::Relaxed);
                 up(&inner);
             }
             Err(e) => {
-                round.fail(entries);
                 // Reconnect next time: the connection may be broken, and a fresh one reloads
                 // the scripts (a restarted Redis has forgotten them).
                 conn = None;
@@ -215,7 +238,7 @@ impl Quantity {
     fn counter(self, entry: &Entry) -> Option<&std::sync::Mutex<window::Counter>> {
         match self {
             Quantity::Requests => entry.requests.as_ref(),
-            Quantity::Tokens => Some(&entry.tokens),
+            Quantity::Tokens => entry.tokens.as_ref(),
         }
     }
 }
@@ -224,9 +247,8 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// One round trip: the pushes, then the reads, in one pipeline.
+/// One store's part of a round trip: its pushes, then its reads.
 struct Round {
-    pipe: redis::Pipeline,
     push_ops: usize,
     pull_ops: usize,
     /// Every counter taken, in the order of the counter reads.
@@ -234,9 +256,14 @@ struct Round {
 }
 
 impl Round {
-    fn build(inner: &Inner, entries: &[Entry], backlog: &[Event], now: Duration) -> Round {
+    fn build(
+        inner: &Inner,
+        entries: &[Entry],
+        backlog: &[Event],
+        now: Duration,
+        pipe: &mut redis::Pipeline,
+    ) -> Round {
         let keys = &inner.keys;
-        let mut pipe = redis::pipe();
         let mut push_ops = 0;
         for event in backlog {
             match *event {
@@ -310,8 +337,11 @@ impl Round {
         }
         let mut pull_ops = 0;
         if !entries.is_empty() {
-            let cool: Vec<String> = entries.iter().map(|e| keys.cool(&e.id)).collect();
-            pipe.cmd("MGET").arg(cool);
+            if inner.cooldowns {
+                let cool: Vec<String> = entries.iter().map(|e| keys.cool(&e.id)).collect();
+                pipe.cmd("MGET").arg(cool);
+                pull_ops += 1;
+            }
             let mut usage = Vec::with_capacity(counters.len() * 2);
             for (index, quantity, taken) in &counters {
                 let id = &entries[*index].id;
@@ -323,40 +353,55 @@ impl Round {
                 }
             }
             pipe.cmd("MGET").arg(usage);
-            for entry in entries {
-                pipe.cmd("ZRANGE")
-                    .arg(keys.fails(&entry.id))
-                    .arg(0)
-                    .arg(-1)
-                    .arg("WITHSCORES");
+            pull_ops += 1;
+            if inner.cooldowns {
+                for entry in entries {
+                    pipe.cmd("ZRANGE")
+                        .arg(keys.fails(&entry.id))
+                        .arg(0)
+                        .arg(-1)
+                        .arg("WITHSCORES");
+                }
+                pull_ops += entries.len();
             }
-            pull_ops = 2 + entries.len();
         }
         Round {
-            pipe,
             push_ops,
             pull_ops,
             counters,
         }
     }
 
-    /// Merges the reads into the local copy.
-    fn apply(&self, inner: &Inner, entries: &[Entry], values: Vec<Value>) -> Result<(), String> {
+    /// Takes this store's replies from `values` and merges the reads into the local copy
+    /// (nothing is changed unless every reply parses).
+    fn apply(
+        &self,
+        inner: &Inner,
+        entries: &[Entry],
+        values: &mut impl Iterator<Item = Value>,
+    ) -> Result<(), String> {
         let bad = |what: &str| format!("unexpected reply to {what}");
-        let mut reads = values.into_iter().skip(self.push_ops);
+        for _ in 0..self.push_ops {
+            values.next().ok_or_else(|| bad("a script"))?;
+        }
+        let mut reads = values.take(self.pull_ops);
         if entries.is_empty() {
             return Ok(());
         }
-        let cool: Vec<Option<u64>> = from_redis_value(reads.next().ok_or_else(|| bad("MGET"))?)
-            .map_err(|e| e.to_string())?;
+        let cool: Vec<Option<u64>> = if inner.cooldowns {
+            from_redis_value(reads.next().ok_or_else(|| bad("MGET"))?).map_err(|e| e.to_string())?
+        } else {
+            vec![None; entries.len()]
+        };
         let usage: Vec<Option<u64>> = from_redis_value(reads.next().ok_or_else(|| bad("MGET"))?)
             .map_err(|e| e.to_string())?;
         let mut fails = Vec::with_capacity(entries.len());
         for _ in entries {
-            fails.push(others_failures(
-                &inner.instance,
-                reads.next().ok_or_else(|| bad("ZRANGE"))?,
-            )?);
+            fails.push(if inner.cooldowns {
+                others_failures(&inner.instance, reads.next().ok_or_else(|| bad("ZRANGE"))?)?
+            } else {
+                Vec::new()
+            });
         }
         if cool.len() != entries.len() || usage.len() != self.counters.len() * 2 {
             return Err(bad("MGET"));

@@ -331,7 +331,7 @@ mod tests {
     /// of its own admissions. Together they admit at most the limit plus what they admit
     /// between syncs: the bound `docs/scaling.md` states.
     #[test]
-    fn two_instances_overshoot_by_at_most_one_sync_interval() {
+    fn two_instances_overshoot_by_at_most_what_they_admit_between_syncs() {
         for every in [1_u64, 3, 10] {
             let limit = 100;
             let mut redis: HashMap<u64, u64> = HashMap::new();

@@ -293,3 +293,60 @@ async fn start_up_errors_are_clear_and_an_unreachable_redis_is_not_one() {
         .await
         .expect("connects once Redis is up");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_companion_shares_usage_through_its_parent_task() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = (
+        instance(&server, "t6:").await,
+        instance(&server, "t6:").await,
+    );
+    a.store.register(&limits(None));
+    b.store.register(&limits(None));
+    // The proxy's per-key limits: a second registration, synced by the same task.
+    let (ka, kb) = (a.store.companion("t6:keys:"), b.store.companion("t6:keys:"));
+    let keys = vec![DeploymentLimits {
+        id: "team-a".into(),
+        rpm: Some(5),
+        tpm: None,
+    }];
+    ka.register(&keys);
+    kb.register(&keys);
+    let team = DeploymentKey {
+        index: 0,
+        id: "team-a",
+    };
+    let mut admitted = 0;
+    for i in 0..20 {
+        let store = if i % 2 == 0 { &ka } else { &kb };
+        if store.try_acquire_request(team, now()).is_ok() {
+            admitted += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        (5..=9).contains(&admitted),
+        "admitted {admitted} of a shared 5"
+    );
+    let minute = now().as_secs() / 60;
+    let stored = |m: u64| {
+        server
+            .command(&format!("GET t6:keys:rpm:team-a:{m}"))
+            .lines()
+            .nth(1)
+            .and_then(|l| l.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    eventually(SECOND, || stored(minute) + stored(minute - 1) == admitted)
+        .await
+        .expect("the companion's counts are in Redis under its prefix");
+    // One connection, one health: the companion reports its parent's.
+    assert!(ka.redis_healthy());
+    server.command("SHUTDOWN NOSAVE");
+    eventually(SECOND * 2, || !ka.redis_healthy())
+        .await
+        .expect("the companion sees the outage");
+    assert_eq!(a.store.stats().outages, 1);
+}

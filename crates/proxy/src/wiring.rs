@@ -43,13 +43,16 @@ pub enum WiringError {
     Router(#[from] router::BuildError),
 }
 
-/// Optional parts the caller may add: observers and a shared state store.
+/// Optional parts the caller may add: observers and shared state stores.
 #[derive(Default)]
 pub struct Extras {
     /// More observers, after the metrics observer.
     pub observers: Vec<Arc<dyn Observer>>,
     /// Where cooldowns and usage live (default: in memory).
     pub state_store: Option<Arc<dyn StateStore>>,
+    /// Where per-key rpm/tpm limits are counted (default: in memory); a store of its own, since
+    /// each store is registered once (see [`Auth::share_limits`]).
+    pub key_limits_store: Option<Arc<dyn StateStore>>,
 }
 
 fn strategy(s: config::RoutingStrategy) -> RoutingStrategy {
@@ -158,9 +161,10 @@ pub fn build_router(
 pub fn build_state(
     cfg: &Config,
     factory: &dyn ProviderFactory,
-    extras: Extras,
+    mut extras: Extras,
 ) -> Result<Arc<AppState>, WiringError> {
     let metrics = Arc::new(Metrics::default());
+    let key_limits = extras.key_limits_store.take();
     let router = build_router(cfg, factory, extras, &metrics)?;
     let keys = cfg
         .auth
@@ -179,7 +183,10 @@ pub fn build_state(
         .master_key
         .as_ref()
         .map(|m| SecretString::from(m.expose().to_owned()));
-    let auth = Auth::new(master, keys);
+    let mut auth = Auth::new(master, keys);
+    if let Some(store) = key_limits {
+        auth = auth.share_limits(store);
+    }
     Ok(Arc::new(AppState::new(
         router,
         auth,

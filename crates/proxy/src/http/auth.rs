@@ -1,6 +1,10 @@
 //! Authentication (master key and static keys, compared in constant time) and per-key limits.
 
-use std::{num::NonZeroU32, sync::Mutex, time::Duration};
+use std::{
+    num::NonZeroU32,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use axum::http::HeaderMap;
 use governor::{
@@ -8,7 +12,7 @@ use governor::{
     clock::{Clock, DefaultClock},
     state::{InMemoryState, NotKeyed},
 };
-use router::state::TokenUsage;
+use router::state::{DeploymentKey, DeploymentLimits, StateStore, TokenUsage};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
@@ -50,6 +54,8 @@ pub enum Caller {
 pub struct Auth {
     master: Option<SecretString>,
     keys: Vec<KeyEntry>,
+    /// Where the per-key limits are counted when several instances share them; `None`: here.
+    shared: Option<Arc<dyn StateStore>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -57,6 +63,7 @@ impl std::fmt::Debug for Auth {
         f.debug_struct("Auth")
             .field("master", &self.master.is_some())
             .field("keys", &self.keys.len())
+            .field("shared_limits", &self.shared.is_some())
             .finish()
     }
 }
@@ -95,7 +102,40 @@ impl Auth {
                 key,
             })
             .collect();
-        Auth { master, keys }
+        Auth {
+            master,
+            keys,
+            shared: None,
+        }
+    }
+
+    /// Counts the per-key `rpm` and `tpm` limits in `store` (registered here with one entry
+    /// per key, named by the key's name) instead of in this process, so that proxy instances
+    /// sharing the store (Redis) enforce each key's limits together.
+    pub fn share_limits(mut self, store: Arc<dyn StateStore>) -> Self {
+        let limits: Vec<DeploymentLimits> = self
+            .keys
+            .iter()
+            .map(|e| DeploymentLimits {
+                id: e.key.name.as_str().into(),
+                rpm: e.key.rpm,
+                tpm: e.key.tpm,
+            })
+            .collect();
+        store.register(&limits);
+        self.shared = Some(store);
+        self
+    }
+
+    fn shared_key(&self, i: usize) -> Option<(&dyn StateStore, DeploymentKey<'_>)> {
+        let store = self.shared.as_deref()?;
+        Some((
+            store,
+            DeploymentKey {
+                index: i,
+                id: &self.keys[i].key.name,
+            },
+        ))
     }
 
     /// Whether any key is required.
@@ -143,6 +183,14 @@ impl Auth {
                 models.join(", ")
             )));
         }
+        if let Some((store, k)) = self.shared_key(i) {
+            store
+                .token_capacity(k, now)
+                .map_err(|w| ApiError::key_rate_limited("tokens-per-minute", w))?;
+            return store
+                .try_acquire_request(k, now)
+                .map_err(|w| ApiError::key_rate_limited("requests-per-minute", w));
+        }
         if let Some(tokens) = &entry.tokens {
             tokens
                 .lock()
@@ -164,6 +212,10 @@ impl Auth {
     /// Counts the tokens an answer used against the caller's tpm limit.
     pub fn record_tokens(&self, caller: Caller, now: Duration, tokens: u64) {
         if let Caller::Key(i) = caller
+            && let Some((store, k)) = self.shared_key(i)
+        {
+            store.record_tokens(k, now, tokens);
+        } else if let Caller::Key(i) = caller
             && let Some(t) = &self.keys[i].tokens
         {
             t.lock()
@@ -243,5 +295,36 @@ mod tests {
             429
         );
         assert!(format!("{auth:?}").find("sk-").is_none());
+    }
+
+    #[test]
+    fn shared_limits_are_counted_in_the_store() {
+        let key = |name: &str, rpm, tpm| ApiKey {
+            name: name.into(),
+            key: format!("sk-{name}").into(),
+            models: None,
+            rpm,
+            tpm,
+        };
+        let store = Arc::new(router::InMemoryStore::new());
+        let auth = Auth::new(
+            None,
+            vec![key("a", Some(1), None), key("b", None, Some(100))],
+        )
+        .share_limits(store.clone());
+        let now = Duration::from_secs(1000);
+        assert!(auth.admit(Caller::Key(0), "m", now).is_ok());
+        assert_eq!(
+            auth.admit(Caller::Key(0), "m", now).unwrap_err().status(),
+            429
+        );
+        // The tokens go to the store, under the key's name.
+        auth.record_tokens(Caller::Key(1), now, 500);
+        let b = DeploymentKey { index: 1, id: "b" };
+        assert_eq!(store.tokens_used(b, now), 500);
+        assert_eq!(
+            auth.admit(Caller::Key(1), "m", now).unwrap_err().status(),
+            429
+        );
     }
 }

@@ -3,7 +3,6 @@
 use std::{
     net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
-    sync::Arc,
 };
 
 use anyhow::Context;
@@ -69,18 +68,20 @@ pub(crate) fn serve(
         let factory = Factory::new()?;
         // Background work the gateway owns; stopped (aborted) when serving ends.
         let mut background = tokio::task::JoinSet::new();
-        let redis = match &cfg.redis {
-            Some(settings) => {
-                let (store, sync) = RedisStore::connect(redis_config(settings)?).await?;
-                background.spawn(sync);
-                Some(store)
+        let mut extras = Extras::default();
+        let mut redis = None;
+        if let Some(settings) = &cfg.redis {
+            let (store, sync) = RedisStore::connect(redis_config(settings)?).await?;
+            background.spawn(sync);
+            // Per-key limits get a store of their own (a store serves one registration),
+            // synced by the same task over the same connection.
+            if cfg.auth.keys.iter().any(|k| k.rpm.is_some() || k.tpm.is_some()) {
+                extras.key_limits_store =
+                    Some(store.companion(&format!("{}keys:", settings.key_prefix)));
             }
-            None => None,
-        };
-        let extras = Extras {
-            state_store: redis.clone().map(|s| s as Arc<dyn router::StateStore>),
-            ..Extras::default()
-        };
+            extras.state_store = Some(store.clone());
+            redis = Some(store);
+        }
         let state = wiring::build_state(&cfg, &factory, extras)?;
         if let Some(store) = redis {
             state.metrics.add_source(move |out| store.render_metrics(out));

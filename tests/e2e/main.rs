@@ -6,5 +6,6 @@
 //! except in CI, where they fail.
 
 mod raw_http;
+mod redis;
 mod sdk;
 mod support;

@@ -42,6 +42,9 @@
 //! | `{prefix}rpm:{id}:{minute}` | integer | requests routed to the deployment in that minute (deployments with an `rpm` limit only) | 150 s after the last increment |
 //! | `{prefix}tpm:{id}:{minute}` | integer | tokens the deployment's answers used in that minute | 150 s after the last increment |
 //!
+//! A [companion](RedisStore::companion) store (the proxy's per-key limits) writes the same
+//! `rpm`/`tpm` counters under its own prefix (`{prefix}keys:` in the proxy).
+//!
 //! # What it is not
 //!
 //! Not a cache of responses, not a lock service, and not a replacement for the router's

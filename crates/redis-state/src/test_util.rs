@@ -3,8 +3,8 @@
 //!
 //! The binary is `$SWITCHYARD_REDIS_SERVER` if set, else `redis-server` on `PATH`
 //! (`cargo xtask ci` installs it and sets the variable). When there is none, a test should
-//! skip, except in CI (`CI` set), where a missing server is a failure: [`RedisServer::start`]
-//! encodes that rule.
+//! skip, except in CI (`CI` or `CI_XTASK` set), where a missing server is a failure:
+//! [`RedisServer::start`] encodes that rule.
 
 use std::{
     env,
@@ -29,14 +29,15 @@ pub struct RedisServer {
 
 impl RedisServer {
     /// Starts a server on a free port. Returns `None`, after printing why, when no
-    /// `redis-server` is installed and `CI` is not set; panics when it is set, or when the
-    /// server does not come up.
+    /// `redis-server` is installed outside CI; panics in CI (`CI` or `CI_XTASK` set), or when
+    /// the server does not come up.
     pub fn start() -> Option<RedisServer> {
         let Some(binary) = find_binary() else {
-            let ci = env::var_os("CI").is_some_and(|v| !v.is_empty());
+            let set = |name| env::var_os(name).is_some_and(|v| !v.is_empty());
+            let ci = set("CI") || set("CI_XTASK");
             assert!(
                 !ci,
-                "CI is set but no redis-server was found: set {REDIS_SERVER_ENV} or put redis-server \
+                "this is CI (CI or CI_XTASK is set) but no redis-server was found: set {REDIS_SERVER_ENV} or put redis-server \
                  on PATH (`cargo xtask ci` installs it)"
             );
             eprintln!(

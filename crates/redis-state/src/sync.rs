@@ -158,9 +158,13 @@ pub(crate) async fn run(
         let mut pipe = redis::pipe();
         let rounds: Vec<Round> = stores
             .iter()
-            .enumerate()
-            .map(|(k, (store, entries))| {
-                let events: &[Event] = if k == 0 { &backlog } else { &[] };
+            .map(|(store, entries)| {
+                // The queued events index this store's deployments; companions queue none.
+                let events: &[Event] = if std::ptr::eq(*store, &*inner) {
+                    &backlog
+                } else {
+                    &[]
+                };
                 Round::build(store, entries, events, now, &mut pipe)
             })
             .collect();

@@ -2,10 +2,10 @@
 //!
 //! Builds `switchyard-cli` with the release profile (`--locked`), then packs
 //! `target/dist/switchyard-<version>-<target>.tar.gz` holding one directory of the same name with
-//! the binary, `README.md`, `CHANGELOG.md`, both license texts and `config.example.yaml` (from
-//! `examples/config.yaml`), and writes `<archive>.sha256` in `sha256sum` format next to it. The
-//! archive is reproducible: entries sorted, owned by 0:0, dated at `HEAD`'s commit, gzip without
-//! a timestamp (GNU tar and gzip).
+//! the binary (debug info stripped, symbols kept), `README.md`, `CHANGELOG.md`, both license
+//! texts and `config.example.yaml` (from `examples/config.yaml`), and writes `<archive>.sha256`
+//! in `sha256sum` format next to it. The archive is reproducible: entries sorted, owned by 0:0,
+//! dated at `HEAD`'s commit, gzip without a timestamp (GNU tar and gzip).
 //!
 //! Then it checks what a user would get: it verifies the checksum, unpacks the archive into a
 //! scratch directory, runs `switchyard check` on the example config (with placeholder values for
@@ -129,6 +129,7 @@ fn pack(root: &Path, target: &Path, dist: &Path, name: &str) -> Result<PathBuf> 
     let exe = format!("{BINARY}{}", std::env::consts::EXE_SUFFIX);
     let built = target.join("release").join(&exe);
     copy(&built, &stage.join(&exe))?;
+    strip_debug_info(&stage.join(&exe))?;
     for doc in DOCS {
         copy(&root.join(doc), &stage.join(doc))?;
     }
@@ -167,6 +168,17 @@ fn pack(root: &Path, target: &Path, dist: &Path, name: &str) -> Result<PathBuf> 
     );
     fs::remove_dir_all(&stage).with_context(|| format!("could not remove {}", stage.display()))?;
     Ok(archive)
+}
+
+/// Removes the debug info from the shipped binary (the release profile keeps line tables for
+/// profiling, which makes the binary about five times larger); symbols stay, so a panic's
+/// backtrace still names its functions. Skipped, with a note, where GNU `strip` is missing.
+fn strip_debug_info(exe: &Path) -> Result<()> {
+    if find_on_path("strip").is_none() || cfg!(not(target_os = "linux")) {
+        println!("note: no GNU strip here; the binary keeps its debug info");
+        return Ok(());
+    }
+    run_cmd(Command::new("strip").arg("--strip-debug").arg(exe))
 }
 
 fn copy(from: &Path, to: &Path) -> Result<()> {

@@ -88,6 +88,9 @@ struct Entry {
     escalated: AtomicBool,
     health: Mutex<DeploymentHealth>,
     rpm: Option<Limiter>,
+    /// Whether the deployment has a tpm limit. Without one the token bucket never refuses,
+    /// so the check that every selection makes for every deployment skips its lock.
+    tpm_limited: bool,
     tokens: Mutex<TokenUsage>,
 }
 
@@ -132,6 +135,7 @@ impl StateStore for InMemoryStore {
                     .rpm
                     .and_then(NonZeroU32::new)
                     .map(|n| RateLimiter::direct(Quota::per_minute(n))),
+                tpm_limited: d.tpm.is_some(),
                 tokens: Mutex::new(TokenUsage::new(d.tpm)),
             })
             .collect();
@@ -194,6 +198,7 @@ impl StateStore for InMemoryStore {
     fn token_capacity(&self, d: DeploymentKey<'_>, now: Duration) -> Result<(), Duration> {
         match self.entry(d) {
             None => Ok(()),
+            Some(e) if !e.tpm_limited => Ok(()),
             Some(e) => e
                 .tokens
                 .lock()

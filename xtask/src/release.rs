@@ -9,9 +9,11 @@
 //! Packaging runs `cargo package -p A -p B ...` for every published crate at once. Since cargo
 //! 1.90 that packages interdependent workspace crates together: each `.crate` is verified by
 //! building it from its packaged sources alone, with the crates packaged before it served from
-//! a temporary local registry overlaid on crates.io (`target/package/tmp-registry`), so a crate
-//! whose dependency is not on crates.io yet still verifies. Packaging one crate at a time would
-//! fail for every crate above the bottom one until the ones below were published.
+//! a temporary local registry overlaid on crates.io, so a crate whose dependency is not on
+//! crates.io yet still verifies. Packaging one crate at a time would fail for every crate above
+//! the bottom one until the ones below were published. Verification builds in a target dir of its
+//! own (`target/package-verify`), cleared of what an earlier packaging of the same version left
+//! (see [`forget_stale_packages`]: cargo caches registry crates by version alone).
 //!
 //! `--dry-run` does every check, the bump, ci and packaging in a detached `git worktree` under
 //! the target dir, then removes it: the working tree, `HEAD` and the tags are left exactly as
@@ -108,7 +110,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "xtask release --dry-run: {} would be released as these {} packages (verified, kept in {}):",
             args.version,
             crates.len(),
-            target.join("package").display()
+            verify_dir(&target).join("package").display()
         );
         for krate in &crates {
             println!("  {}", krate.display());
@@ -263,13 +265,13 @@ fn bump_files(dir: &Path, version: &str, published: &[String]) -> Result<()> {
 
 /// Packages and verifies every published crate together, and returns the `.crate` files.
 fn package(dir: &Path, target: &Path, version: &str, published: &[String]) -> Result<Vec<PathBuf>> {
+    let verify = verify_dir(target);
+    forget_stale_packages(&verify, cargo_home().as_deref(), version, published)?;
     let mut cmd = cargo();
     // --allow-dirty: the bump is not committed yet (it is committed only once this passed).
     cmd.args(["package", "--allow-dirty"])
-        .env("CARGO_TARGET_DIR", target)
-        // A packaged crate is built as a workspace of its own, without our [profile] section,
-        // which builds dependencies without debug info. Say the same here, or every dependency
-        // is compiled again just for the verification builds.
+        .env("CARGO_TARGET_DIR", &verify)
+        // Verification builds need no debug info, and build faster without it.
         .env("CARGO_PROFILE_DEV_DEBUG", "false")
         .current_dir(dir);
     for name in published {
@@ -279,7 +281,7 @@ fn package(dir: &Path, target: &Path, version: &str, published: &[String]) -> Re
     published
         .iter()
         .map(|name| {
-            let krate = target
+            let krate = verify
                 .join("package")
                 .join(format!("{name}-{version}.crate"));
             ensure!(
@@ -290,6 +292,81 @@ fn package(dir: &Path, target: &Path, version: &str, published: &[String]) -> Re
             Ok(krate)
         })
         .collect()
+}
+
+/// The target dir `cargo package` verifies in: one of its own, holding only verification builds,
+/// so that [`forget_stale_packages`] may clear what it must without touching other builds.
+fn verify_dir(target: &Path) -> PathBuf {
+    target.join("package-verify")
+}
+
+/// Forgets what an earlier packaging of the same version left behind, so that verification
+/// builds the sources packaged now.
+///
+/// Cargo treats registry packages as immutable: a crate of the temporary registry is unpacked
+/// into `$CARGO_HOME/registry/src/-<hash>/<name>-<version>` once and never again, and its build
+/// is fresh as long as its version is the same. Both are wrong when a dry run packages 0.2.0
+/// today and the release packages a different 0.2.0 tomorrow: the later verification would
+/// quietly build yesterday's sources. So before packaging, the unpacked sources of our crates at
+/// this version are removed from every local registry cache (the `-<hash>` directories; crates.io's
+/// is `index.crates.io-<hash>` and is left alone), and so are the fingerprints of our crates in
+/// the verification target dir, which holds nothing else of ours.
+fn forget_stale_packages(
+    verify: &Path,
+    cargo_home: Option<&Path>,
+    version: &str,
+    published: &[String],
+) -> Result<()> {
+    let fingerprints = verify.join("debug").join(".fingerprint");
+    for entry in read_dir_or_empty(&fingerprints)? {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // `<package name>-<16 hex digits>`
+        let package = name
+            .rsplit_once('-')
+            .map_or(name.as_str(), |(package, _)| package);
+        if published.iter().any(|ours| ours == package) {
+            remove_dir(&entry.path())?;
+        }
+    }
+    let tmp_registry = verify.join("package").join("tmp-registry");
+    if tmp_registry.exists() {
+        remove_dir(&tmp_registry)?;
+    }
+    if let Some(cargo_home) = cargo_home {
+        for registry in read_dir_or_empty(&cargo_home.join("registry").join("src"))? {
+            if !registry.file_name().to_string_lossy().starts_with('-') {
+                continue;
+            }
+            for name in published {
+                let unpacked = registry.path().join(format!("{name}-{version}"));
+                if unpacked.exists() {
+                    remove_dir(&unpacked)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_dir_or_empty(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+    match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .collect::<std::io::Result<Vec<_>>>()
+            .with_context(|| format!("could not list {}", dir.display())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(err) => Err(err).with_context(|| format!("could not list {}", dir.display())),
+    }
+}
+
+fn remove_dir(dir: &Path) -> Result<()> {
+    fs::remove_dir_all(dir).with_context(|| format!("could not remove {}", dir.display()))
+}
+
+/// `$CARGO_HOME`, or `~/.cargo`.
+fn cargo_home() -> Option<PathBuf> {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
 }
 
 fn commit_release(root: &Path, version: &Version, tag: &str) -> Result<()> {
@@ -810,6 +887,42 @@ anyhow = "1"
         assert!(parse_args(&args(&["--dry-run"])).is_err(), "no version");
         assert!(parse_args(&args(&["0.2.0", "0.3.0"])).is_err());
         assert!(parse_args(&args(&["0.2.0", "--dryrun"])).is_err());
+    }
+
+    #[test]
+    fn stale_packages_of_ours_are_forgotten_and_nothing_else() {
+        let scratch = std::env::temp_dir().join(format!("xtask-forget-{}", std::process::id()));
+        let verify = scratch.join("verify");
+        let home = scratch.join("cargo-home");
+        let dirs = [
+            "verify/debug/.fingerprint/switchyard-proxy-0123456789abcdef",
+            "verify/debug/.fingerprint/switchyard-fedcba9876543210",
+            "verify/debug/.fingerprint/tokio-0123456789abcdef",
+            "verify/debug/.fingerprint/switchyard-proxy-extra-0123456789abcdef",
+            "verify/package/tmp-registry/index",
+            "cargo-home/registry/src/-14cd1cce6819ff87/switchyard-proxy-0.2.0",
+            "cargo-home/registry/src/-14cd1cce6819ff87/switchyard-proxy-0.1.0",
+            "cargo-home/registry/src/index.crates.io-1949cf8c6b5b557f/switchyard-proxy-0.2.0",
+        ];
+        for dir in dirs {
+            fs::create_dir_all(scratch.join(dir)).expect("scratch dirs");
+        }
+        let published = ["switchyard".to_owned(), "switchyard-proxy".to_owned()];
+        forget_stale_packages(&verify, Some(&home), "0.2.0", &published).expect("cleans");
+        let left: Vec<&str> = dirs
+            .into_iter()
+            .filter(|dir| scratch.join(dir).exists())
+            .collect();
+        fs::remove_dir_all(&scratch).expect("scratch removed");
+        assert_eq!(
+            left,
+            [
+                "verify/debug/.fingerprint/tokio-0123456789abcdef",
+                "verify/debug/.fingerprint/switchyard-proxy-extra-0123456789abcdef",
+                "cargo-home/registry/src/-14cd1cce6819ff87/switchyard-proxy-0.1.0",
+                "cargo-home/registry/src/index.crates.io-1949cf8c6b5b557f/switchyard-proxy-0.2.0",
+            ]
+        );
     }
 
     #[test]

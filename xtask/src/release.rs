@@ -137,7 +137,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     let tag = format!("v{}", args.version);
     steps.run("commit and tag", None, || {
-        commit_release(&root, &args.version, &tag)
+        commit_release(&root, &args, &tag)
     })?;
     println!("{}", steps.summary());
     println!(
@@ -369,7 +369,8 @@ fn cargo_home() -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
 }
 
-fn commit_release(root: &Path, version: &Version, tag: &str) -> Result<()> {
+fn commit_release(root: &Path, args: &Args, tag: &str) -> Result<()> {
+    let version = &args.version;
     let changed: Vec<String> = git::status(root)?
         .iter()
         .map(|line| line.get(3..).unwrap_or_default().to_owned())
@@ -388,7 +389,12 @@ fn commit_release(root: &Path, version: &Version, tag: &str) -> Result<()> {
         &changed,
         &format!(
             "release {version}: bump every published crate and date the changelog\n\n\
-             Made by `cargo xtask release {version}` after ci and `cargo package` passed."
+             Made by `cargo xtask release {version}` after {} passed.",
+            if args.skip_ci {
+                "`cargo package` (ci skipped with --skip-ci)"
+            } else {
+                "`cargo xtask ci` and `cargo package`"
+            }
         ),
         tag,
     )

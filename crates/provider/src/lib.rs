@@ -98,6 +98,7 @@ mod error;
 mod provider;
 pub mod sse;
 mod types;
+mod upstream;
 
 #[cfg(feature = "test-util")]
 pub mod conformance;
@@ -111,6 +112,7 @@ pub use types::{
     FunctionDef, ImageUrl, ImageUrlPart, Message, Role, Stop, StreamOptions, TextPart, Tool,
     ToolCall, ToolCallDelta, Usage,
 };
+pub use upstream::{UpstreamChatBody, UpstreamEmbeddingsBody};
 
 /// The error taxonomy and retry hints from `switchyard-retry-core`, re-exported so provider
 /// crates need no direct dependency on it.

@@ -26,18 +26,7 @@ pub(crate) fn request_body(
     req: &ChatRequest,
     mode: Mode,
 ) -> Result<Vec<u8>, ProviderError> {
-    let mut body = to_object(provider, req)?;
-    body.insert("model".to_owned(), Value::String(model.to_owned()));
-    match mode {
-        Mode::Plain => {
-            body.remove("stream");
-            body.remove("stream_options");
-        }
-        Mode::Stream => {
-            body.insert("stream".to_owned(), Value::Bool(true));
-        }
-    }
-    to_vec(provider, &body)
+    to_vec(provider, &req.upstream_body(model, mode == Mode::Stream))
 }
 
 /// The JSON body of an embeddings request, with our model.
@@ -46,9 +35,7 @@ pub(crate) fn embeddings_body(
     model: &str,
     req: &EmbeddingsRequest,
 ) -> Result<Vec<u8>, ProviderError> {
-    let mut body = to_object(provider, req)?;
-    body.insert("model".to_owned(), Value::String(model.to_owned()));
-    to_vec(provider, &body)
+    to_vec(provider, &req.upstream_body(model))
 }
 
 /// Parses a `200` chat completion answer.
@@ -64,6 +51,15 @@ pub(crate) fn parse_response(
     provider: &'static str,
     bytes: &[u8],
 ) -> Result<ChatResponse, ProviderError> {
+    // The common case in one pass. A `{"error": ...}` body parses too (every field of a
+    // chat completion has a default), so look for it; anything that does not parse takes
+    // the slow path below, which says precisely what is wrong.
+    match serde_json::from_slice::<ChatResponse>(bytes) {
+        Ok(response) if !is_error_object(response.extra.get("error")) => {
+            return checked(provider, response);
+        }
+        _ => {}
+    }
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| not_json(provider, bytes, "chat completion", e))?;
     if let Some(error) = error_in_ok(provider, &value, bytes) {
@@ -77,6 +73,11 @@ pub(crate) fn parse_response(
         )
         .with_source(e)
     })?;
+    checked(provider, response)
+}
+
+/// The checks every parsed chat completion passes: choices, and the content filter.
+fn checked(provider: &'static str, response: ChatResponse) -> Result<ChatResponse, ProviderError> {
     if response.choices.is_empty() {
         return Err(ProviderError::new(
             ErrorKind::InternalServer,
@@ -137,14 +138,18 @@ fn not_json(
 
 /// An error object sent with a `200`, classified from its type and code.
 fn error_in_ok(provider: &'static str, value: &Value, bytes: &[u8]) -> Option<ProviderError> {
-    let error = value.get("error")?;
-    if !(error.is_object() || error.is_string()) {
+    if !is_error_object(value.get("error")) {
         return None;
     }
     Some(ProviderError::from_stream_error(
         provider,
         &String::from_utf8_lossy(bytes),
     ))
+}
+
+/// Whether an `error` field holds an error (an object or a message), not `null` or a flag.
+fn is_error_object(error: Option<&Value>) -> bool {
+    error.is_some_and(|e| e.is_object() || e.is_string())
 }
 
 /// The content-policy error when the filter withheld every choice entirely.
@@ -198,26 +203,6 @@ fn filtered_categories(response: &ChatResponse) -> Vec<String> {
     out.sort();
     out.dedup();
     out
-}
-
-fn to_object<T: Serialize>(
-    provider: &'static str,
-    value: &T,
-) -> Result<serde_json::Map<String, Value>, ProviderError> {
-    match serde_json::to_value(value) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ProviderError::new(
-            ErrorKind::InternalServer,
-            provider,
-            "the request did not serialize to a JSON object",
-        )),
-        Err(e) => Err(ProviderError::new(
-            ErrorKind::BadRequest,
-            provider,
-            format!("the request cannot be written as JSON: {e}"),
-        )
-        .with_source(e)),
-    }
 }
 
 fn to_vec<T: Serialize>(provider: &'static str, value: &T) -> Result<Vec<u8>, ProviderError> {

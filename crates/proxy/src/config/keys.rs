@@ -357,7 +357,13 @@ pub(crate) const GENERAL_SETTINGS: Section = Section {
 
 pub(crate) const SWITCHYARD: Section = Section {
     name: "switchyard",
-    keys: &["listen", "max_body_bytes", "log_format", "keys"],
+    keys: &[
+        "listen",
+        "max_body_bytes",
+        "log_format",
+        "worker_threads",
+        "keys",
+    ],
     unsupported: &[],
 };
 

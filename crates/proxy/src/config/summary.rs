@@ -131,10 +131,12 @@ pub(crate) fn summary(config: &Config) -> String {
     let _ = writeln!(out, "\nserver");
     let _ = writeln!(
         out,
-        "  listen {}, max body {} bytes, logs {:?}",
+        "  listen {}, max body {} bytes, logs {:?}, worker threads {}",
         s.listen_addr(),
         s.max_body_bytes,
-        s.log_format
+        s.log_format,
+        s.worker_threads
+            .map_or_else(|| "one per CPU".to_owned(), |n| n.to_string())
     );
     let _ = writeln!(out, "\nauth");
     match &config.auth.master_key {

@@ -514,7 +514,7 @@ switchyard:
     assert_eq!(p.kind, ProblemKind::UnknownKey { suggestion: None });
     assert!(
         p.message
-            .contains("listen, max_body_bytes, log_format, keys"),
+            .contains("listen, max_body_bytes, log_format, worker_threads, keys"),
         "{}",
         p.message
     );
@@ -1456,6 +1456,22 @@ fn listen_addresses_and_body_sizes() {
         "{MINIMAL}general_settings:\n  max_request_size_mb: 2\n"
     ));
     assert_eq!(config.server.max_body_bytes, 2 * 1024 * 1024);
+}
+
+#[test]
+fn worker_threads_default_to_one_per_cpu_and_must_be_at_least_one() {
+    let server = |extra: &str| load_ok(&format!("{MINIMAL}switchyard:\n{extra}")).server;
+    assert_eq!(load_ok(MINIMAL).server.worker_threads, None);
+    assert_eq!(server("  worker_threads: 1\n").worker_threads, Some(1));
+    assert_eq!(server("  worker_threads: 8\n").worker_threads, Some(8));
+    for bad in ["0", "-2", "lots", "100000"] {
+        let config = format!("{MINIMAL}switchyard:\n  worker_threads: {bad}\n");
+        let p = problem(&config);
+        assert_eq!(p.path, "switchyard.worker_threads", "{bad}");
+        assert_at(&p, &config, bad);
+    }
+    let p = problem(&format!("{MINIMAL}switchyard:\n  worker_threads: 0\n"));
+    assert!(p.message.contains("at least 1"), "{}", p.message);
 }
 
 #[test]

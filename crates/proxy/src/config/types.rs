@@ -487,6 +487,8 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// How logs are written.
     pub log_format: LogFormat,
+    /// Threads of the async runtime that serves requests; `None` is one per CPU.
+    pub worker_threads: Option<usize>,
 }
 
 impl Default for ServerSettings {
@@ -496,6 +498,7 @@ impl Default for ServerSettings {
             port: DEFAULT_PORT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             log_format: LogFormat::Text,
+            worker_threads: None,
         }
     }
 }

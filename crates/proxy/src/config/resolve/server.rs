@@ -39,6 +39,9 @@ pub(super) fn general_section(ctx: &mut Ctx<'_>, g: &Got<'_>) -> Option<General>
     })
 }
 
+/// More runtime threads than this is a typo, not a tuning choice.
+const MAX_WORKER_THREADS: u64 = 1024;
+
 pub(super) fn switchyard_section(
     ctx: &mut Ctx<'_>,
     g: &Got<'_>,
@@ -73,6 +76,18 @@ pub(super) fn switchyard_section(
         .and_then(|g| ctx.one_of(g.field(), &formats))
     {
         server.log_format = fmt;
+    }
+    if let Some(g) = f.get("worker_threads")
+        && let Some(n) = ctx.uint(g.field(), MAX_WORKER_THREADS)
+    {
+        if n == 0 {
+            ctx.invalid(
+                g.field(),
+                "must be at least 1; leave `worker_threads` out for one thread per CPU",
+            );
+        } else {
+            server.worker_threads = usize::try_from(n).ok();
+        }
     }
     let keys = f
         .get("keys")

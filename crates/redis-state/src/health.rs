@@ -51,10 +51,10 @@ impl Health {
         cfg: &CooldownConfig,
         cooling_until: Option<Duration>,
     ) -> (CooldownChange, Publish) {
-        let counted = match ctx.kind.cooling() {
+        // retry-core resolves siblings and hints, so both stores follow one rule.
+        let counted = match ctx.cooling() {
             Cooling::Never => return (CooldownChange::None, Publish::Nothing),
-            Cooling::Counts => true,
-            Cooling::ImmediateIfSiblings => !ctx.has_available_sibling,
+            Cooling::Counts | Cooling::ImmediateIfSiblings => true,
             Cooling::Immediate | Cooling::Long => false,
         };
         let change = if counted {
@@ -153,6 +153,7 @@ mod tests {
             kind,
             hint: None,
             has_available_sibling: true,
+            hint_beyond_wait: false,
             may_cool: true,
         }
     }
@@ -256,6 +257,36 @@ mod tests {
             h.record_failure(s(100), ctx(ErrorKind::BadRequest), &cfg, None),
             (CooldownChange::None, Publish::Nothing)
         );
+    }
+
+    #[test]
+    fn a_hint_beyond_the_wait_cools_at_once_and_is_published() {
+        let cfg = CooldownConfig::default();
+        // Nothing in the shared window: without the flag, either failure would only count.
+        for (kind, siblings) in [
+            (ErrorKind::RateLimit, false),
+            (ErrorKind::ServiceUnavailable, true),
+            (ErrorKind::ServiceUnavailable, false),
+        ] {
+            let mut h = Health::default();
+            let beyond = FailureContext {
+                hint: Some(s(600)),
+                has_available_sibling: siblings,
+                hint_beyond_wait: true,
+                ..ctx(kind)
+            };
+            assert_eq!(
+                h.record_failure(s(100), beyond, &cfg, None),
+                (
+                    CooldownChange::Started {
+                        until: s(700),
+                        length: s(600)
+                    },
+                    Publish::Cooldown { until: s(700) }
+                ),
+                "{kind}, siblings: {siblings}"
+            );
+        }
     }
 
     #[test]

@@ -51,9 +51,36 @@ pub struct FailureContext {
     pub hint: Option<Duration>,
     /// The group has another deployment that is not cooling.
     pub has_available_sibling: bool,
+    /// The upstream asked for a wait (`hint`) longer than the router will sleep on
+    /// (`max_retry_after`), so the request moves on without waiting. The deployment then
+    /// cools at once, whatever `has_available_sibling` and `allowed_fails` would say, for the
+    /// hint's length (capped at [`MAX_HINT_COOLDOWN`]) or the usual length when that is longer:
+    /// otherwise every later request would knock on an upstream that said it is not ready.
+    /// A kind that never cools still does not, and `may_cool` still wins.
+    pub hint_beyond_wait: bool,
     /// False when this is the last available deployment of a group without fallback:
     /// then it is never cooled, and requests keep trying it with backoff.
     pub may_cool: bool,
+}
+
+impl FailureContext {
+    /// How this failure affects the deployment: the kind's [`Cooling`] with the context
+    /// applied, so that every store follows one rule. A kind that counts or cools only with
+    /// siblings becomes [`Cooling::Immediate`] when the hint is beyond the wait (or, for the
+    /// latter, when the group has a sibling), and [`Cooling::Counts`] otherwise; so this never
+    /// returns [`Cooling::ImmediateIfSiblings`].
+    pub fn cooling(&self) -> Cooling {
+        match self.kind.cooling() {
+            Cooling::Never => Cooling::Never,
+            Cooling::Immediate => Cooling::Immediate,
+            Cooling::Long => Cooling::Long,
+            Cooling::ImmediateIfSiblings | Cooling::Counts if self.hint_beyond_wait => {
+                Cooling::Immediate
+            }
+            Cooling::ImmediateIfSiblings if self.has_available_sibling => Cooling::Immediate,
+            Cooling::ImmediateIfSiblings | Cooling::Counts => Cooling::Counts,
+        }
+    }
 }
 
 /// What a failure did to the deployment.
@@ -116,11 +143,11 @@ impl DeploymentHealth {
         ctx: FailureContext,
         cfg: &CooldownConfig,
     ) -> CooldownChange {
-        let (cool_now, base) = match ctx.kind.cooling() {
+        let (cool_now, base) = match ctx.cooling() {
             Cooling::Never => return CooldownChange::None,
             Cooling::Immediate => (true, cfg.cooldown_time),
             Cooling::Long => (true, cfg.quota_cooldown),
-            Cooling::ImmediateIfSiblings if ctx.has_available_sibling => (true, cfg.cooldown_time),
+            // `ctx.cooling()` resolves ImmediateIfSiblings; counting is its cautious reading.
             Cooling::ImmediateIfSiblings | Cooling::Counts => {
                 self.push_failure(now, cfg);
                 (
@@ -195,6 +222,7 @@ mod tests {
             kind,
             hint: None,
             has_available_sibling: true,
+            hint_beyond_wait: false,
             may_cool: true,
         }
     }
@@ -312,6 +340,183 @@ mod tests {
                 length: MAX_HINT_COOLDOWN
             }
         );
+    }
+
+    /// A failure whose hint is longer than the router will sleep on.
+    fn beyond(kind: ErrorKind, hint: u64) -> FailureContext {
+        FailureContext {
+            hint: Some(s(hint)),
+            hint_beyond_wait: true,
+            ..ctx(kind)
+        }
+    }
+
+    #[test]
+    fn a_hint_beyond_the_wait_cools_at_once_with_or_without_siblings() {
+        let cfg = CooldownConfig::default();
+        for siblings in [true, false] {
+            let mut h = DeploymentHealth::new();
+            let c = FailureContext {
+                has_available_sibling: siblings,
+                ..beyond(ErrorKind::RateLimit, 120)
+            };
+            assert_eq!(
+                h.record_failure(s(10), c, &cfg),
+                CooldownChange::Started {
+                    until: s(130),
+                    length: s(120)
+                },
+                "siblings: {siblings}"
+            );
+        }
+        // The same 429 on a lonely deployment, with a hint the router would sleep on, counts.
+        let mut h = DeploymentHealth::new();
+        let lonely = FailureContext {
+            has_available_sibling: false,
+            hint: Some(s(30)),
+            ..ctx(ErrorKind::RateLimit)
+        };
+        assert_eq!(h.record_failure(s(10), lonely, &cfg), CooldownChange::None);
+    }
+
+    #[test]
+    fn a_hint_beyond_the_wait_cools_a_counted_kind_before_allowed_fails() {
+        let cfg = CooldownConfig::default(); // allowed_fails 3
+        // A 503 with a 10-minute Retry-After, the first failure in the window.
+        let mut h = DeploymentHealth::new();
+        assert_eq!(
+            h.record_failure(s(10), beyond(ErrorKind::ServiceUnavailable, 600), &cfg),
+            CooldownChange::Started {
+                until: s(610),
+                length: s(600)
+            }
+        );
+        assert!(h.is_cooling(s(609)));
+        assert!(!h.is_cooling(s(610)));
+        // Without the flag the same hint only counts.
+        let mut h = DeploymentHealth::new();
+        let counted = FailureContext {
+            hint_beyond_wait: false,
+            ..beyond(ErrorKind::ServiceUnavailable, 600)
+        };
+        assert_eq!(h.record_failure(s(10), counted, &cfg), CooldownChange::None);
+        assert_eq!(h.recent_failures(s(10), &cfg), 1);
+    }
+
+    #[test]
+    fn a_hint_beyond_the_wait_cools_as_long_as_before() {
+        // Before the flag existed the router cooled a 429 with such a hint by claiming a
+        // sibling, and other kinds got no special treatment (a counted kind only counted).
+        // The flag must give every kind that length: the hint (capped) or the base length,
+        // escalation of a repeat offender included, and extending while cooling.
+        let cfg = CooldownConfig::default();
+        for kind in ErrorKind::ALL {
+            for hint in [61, 120, 600, 1_000_000] {
+                let before = FailureContext {
+                    // A counted kind that cools at once gets the length a 429 got.
+                    kind: match kind.cooling() {
+                        Cooling::Counts => ErrorKind::RateLimit,
+                        _ => kind,
+                    },
+                    has_available_sibling: true,
+                    hint_beyond_wait: false,
+                    ..beyond(kind, hint)
+                };
+                let (mut flagged, mut claimed) = (DeploymentHealth::new(), DeploymentHealth::new());
+                let mut t = s(0);
+                for step in 0..6 {
+                    let got = flagged.record_failure(t, beyond(kind, hint), &cfg);
+                    let want = claimed.record_failure(t, before, &cfg);
+                    assert_eq!(got, want, "{kind}, hint {hint}, step {step}");
+                    let (CooldownChange::Started { until, .. }
+                    | CooldownChange::Extended { until }) = want
+                    else {
+                        assert_eq!(kind.cooling(), Cooling::Never, "{kind}");
+                        break;
+                    };
+                    // Alternately while cooling (extends) and soon after it ends (escalates).
+                    t = if step % 2 == 0 {
+                        until - s(1)
+                    } else {
+                        until + s(10)
+                    };
+                }
+            }
+        }
+        // The lengths themselves: the hint when longer, else the escalated length.
+        let mut h = DeploymentHealth::new();
+        assert_eq!(
+            h.record_failure(s(0), beyond(ErrorKind::InternalServer, 1_000_000), &cfg),
+            CooldownChange::Started {
+                until: MAX_HINT_COOLDOWN,
+                length: MAX_HINT_COOLDOWN
+            }
+        );
+        let cfg = CooldownConfig {
+            cooldown_time: s(100),
+            ..cfg
+        };
+        let mut h = DeploymentHealth::new();
+        h.record_failure(s(0), ctx(ErrorKind::Authentication), &cfg);
+        assert_eq!(
+            h.record_failure(s(110), beyond(ErrorKind::InternalServer, 61), &cfg),
+            CooldownChange::Started {
+                until: s(310),
+                length: s(200)
+            }
+        );
+        // A quota error keeps its long base length.
+        let mut h = DeploymentHealth::new();
+        assert_eq!(
+            h.record_failure(s(0), beyond(ErrorKind::QuotaExceeded, 61), &cfg),
+            CooldownChange::Started {
+                until: cfg.quota_cooldown.max(s(61)),
+                length: cfg.quota_cooldown.max(s(61))
+            }
+        );
+    }
+
+    #[test]
+    fn a_hint_beyond_the_wait_never_cools_what_may_not_cool() {
+        let cfg = CooldownConfig::default();
+        // The last deployment of a group without fallback.
+        let mut h = DeploymentHealth::new();
+        let last = FailureContext {
+            has_available_sibling: false,
+            may_cool: false,
+            ..beyond(ErrorKind::RateLimit, 600)
+        };
+        assert_eq!(h.record_failure(s(0), last, &cfg), CooldownChange::None);
+        assert!(!h.is_cooling(s(0)));
+        // A request error says nothing about the deployment, whatever its hint.
+        let mut h = DeploymentHealth::new();
+        for t in 0..10 {
+            assert_eq!(
+                h.record_failure(s(t), beyond(ErrorKind::BadRequest, 600), &cfg),
+                CooldownChange::None
+            );
+        }
+    }
+
+    #[test]
+    fn the_resolved_cooling_of_a_failure() {
+        let lonely = |kind| FailureContext {
+            has_available_sibling: false,
+            ..ctx(kind)
+        };
+        assert_eq!(ctx(ErrorKind::RateLimit).cooling(), Cooling::Immediate);
+        assert_eq!(lonely(ErrorKind::RateLimit).cooling(), Cooling::Counts);
+        for kind in ErrorKind::ALL {
+            let resolved = [ctx(kind), lonely(kind), beyond(kind, 600)].map(|c| c.cooling());
+            assert!(!resolved.contains(&Cooling::ImmediateIfSiblings), "{kind}");
+            let want = match kind.cooling() {
+                Cooling::Counts | Cooling::ImmediateIfSiblings | Cooling::Immediate => {
+                    Cooling::Immediate
+                }
+                other => other,
+            };
+            assert_eq!(beyond(kind, 600).cooling(), want, "{kind}");
+        }
     }
 
     #[test]

@@ -62,6 +62,14 @@ pub(crate) struct Settings {
     pub(crate) strategy: RoutingStrategy,
 }
 
+impl Settings {
+    /// Whether the upstream asked for a wait longer than the router sleeps on: §3 says the
+    /// request moves on without waiting and the deployment cools for the hinted time.
+    pub(crate) fn hint_beyond_wait(&self, hint: Option<Duration>) -> bool {
+        hint.is_some_and(|h| h > self.backoff.max_retry_after)
+    }
+}
+
 /// The router's clock: wall time at build plus tokio's monotonic time since, so that
 /// cooldown deadlines can be shared between instances and paused-time tests stay exact.
 #[derive(Clone, Copy)]
@@ -855,15 +863,11 @@ impl<'r> Plan<'r> {
                 || availability.generic
                 || availability.context_window
                 || availability.content_policy;
-            // §3: a hint too long to sleep on is not slept on; the request moves on and
-            // the deployment cools for the hinted time, as a 429 with a sibling does.
-            let hint_too_long = err
-                .retry_after()
-                .is_some_and(|h| h > router.settings.backoff.max_retry_after);
             let ctx = FailureContext {
                 kind,
                 hint: err.retry_after(),
-                has_available_sibling: has_available_sibling || hint_too_long,
+                has_available_sibling,
+                hint_beyond_wait: router.settings.hint_beyond_wait(err.retry_after()),
                 may_cool,
             };
             state.record_failure(d.as_key(), now, ctx, &d.cooldown)

@@ -332,6 +332,7 @@ mod tests {
             kind: retry_core::ErrorKind::Authentication,
             hint: None,
             has_available_sibling: true,
+            hint_beyond_wait: false,
             may_cool: true,
         };
         assert!(matches!(

@@ -129,6 +129,7 @@ impl RoutedStream {
                 kind: err.kind(),
                 hint: err.retry_after(),
                 has_available_sibling: siblings,
+                hint_beyond_wait: self.router.settings.hint_beyond_wait(err.retry_after()),
                 may_cool: siblings,
             };
             self.router

@@ -33,6 +33,7 @@ fn failure(kind: ErrorKind, hint: Option<Duration>) -> FailureContext {
         kind,
         hint,
         has_available_sibling: true,
+        hint_beyond_wait: false,
         may_cool: true,
     }
 }

@@ -247,6 +247,35 @@ async fn a_hint_above_max_retry_after_cools_the_deployment_and_moves_on() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_overloaded_deployment_with_a_long_hint_cools_at_once() {
+    // A 503 only counts toward allowed_fails, but a 10-minute Retry-After is the upstream
+    // saying it is not ready: the first one cools it, so later requests go elsewhere at once.
+    let a = crate::support::build(
+        crate::support::mock("a")
+            .always(fail(ErrorKind::ServiceUnavailable).retry_after(secs(600))),
+    );
+    let h = healthy("h");
+    let router = Router::builder()
+        .deployment(dep("g", "a", &a))
+        .deployment(dep("fb", "h", &h))
+        .fallbacks("g", ["fb"])
+        .seed(1)
+        .build()
+        .expect("valid router");
+    let start = Instant::now();
+    for _ in 0..2 {
+        let ok = router
+            .chat(&req("g"), &RequestOptions::new())
+            .await
+            .expect("the fallback answers");
+        assert_eq!(ok.report.final_group.as_deref(), Some("fb"));
+    }
+    assert_eq!(start.elapsed(), Duration::ZERO, "no sleep on a 600 s hint");
+    assert_eq!(a.calls(), 1, "the second request did not knock on it");
+    crate::support::assert_cooling(&router, "a", secs(600));
+}
+
+#[tokio::test(start_paused = true)]
 async fn nothing_sleeps_after_the_last_attempt() {
     let m = failing("a", ErrorKind::InternalServer);
     let router = Router::builder()

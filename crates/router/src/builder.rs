@@ -30,7 +30,7 @@ pub enum BuildError {
     /// Two deployments share an id.
     #[error("deployment id `{0}` is used twice: give each deployment a unique id")]
     DuplicateId(String),
-    /// A fallback list names a group that has no deployment.
+    /// A fallback list names a group that has no deployment as a group to fall back to.
     #[error(
         "{list} for `{from}` names `{to}`, which is not a model group: add a deployment named `{to}` or remove it from the list"
     )]
@@ -41,6 +41,16 @@ pub enum BuildError {
         from: String,
         /// The unknown group.
         to: String,
+    },
+    /// A fallback list is given for a group that has no deployment: no request could use it.
+    #[error(
+        "{list} has an entry for `{from}`, which is not a model group: add a deployment named `{from}` or remove the entry"
+    )]
+    UnknownFallbackSource {
+        /// Which list.
+        list: &'static str,
+        /// The unknown group the entry is for.
+        from: String,
     },
     /// A group falls back to itself.
     #[error("{list} for `{group}` names `{group}` itself: a group cannot fall back to itself")]
@@ -404,10 +414,9 @@ impl RouterBuilder {
         for (name, map) in lists {
             for (from, tos) in map {
                 if !known(from) {
-                    return Err(BuildError::UnknownFallback {
+                    return Err(BuildError::UnknownFallbackSource {
                         list: name,
                         from: from.clone(),
-                        to: from.clone(),
                     });
                 }
                 for to in tos {

@@ -300,3 +300,45 @@ fn build_refuses_bad_settings() {
     let e = err(two().fallbacks("g", ["nope"])).to_string();
     assert!(e.contains("nope") && !e.ends_with('.'), "{e}");
 }
+
+#[test]
+fn an_unknown_fallback_group_is_named_on_the_right_side() {
+    let m = healthy("m");
+    let two = || {
+        Router::builder()
+            .deployment(dep("g", "a", &m))
+            .deployment(dep("h", "b", &m))
+    };
+    let err = |b: RouterBuilder| b.build().expect_err("refused");
+
+    // The group falls back to a group that does not exist.
+    let e = err(two().fallbacks("g", ["nope"]));
+    assert_eq!(
+        e,
+        BuildError::UnknownFallback {
+            list: "fallbacks",
+            from: "g".into(),
+            to: "nope".into()
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "fallbacks for `g` names `nope`, which is not a model group: add a deployment named `nope` or remove it from the list"
+    );
+
+    // The entry itself is for a group that does not exist.
+    let e = err(two().content_policy_fallbacks("nope", ["h"]));
+    assert_eq!(
+        e,
+        BuildError::UnknownFallbackSource {
+            list: "content_policy_fallbacks",
+            from: "nope".into()
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "content_policy_fallbacks has an entry for `nope`, which is not a model group: add a deployment named `nope` or remove the entry"
+    );
+    // `*` is every group, not an unknown one.
+    two().fallbacks("*", ["h"]).build().expect("valid router");
+}

@@ -14,7 +14,7 @@ use secrecy::SecretString;
 
 /// Builds OpenAI, Azure, Anthropic and mock providers, sharing one HTTP client per provider kind.
 pub(crate) struct Factory {
-    openai_client: reqwest::Client,
+    openai_client: openai::HttpClient,
     anthropic_client: reqwest::Client,
 }
 
@@ -22,7 +22,7 @@ impl Factory {
     /// A factory with pooled clients.
     pub(crate) fn new() -> anyhow::Result<Self> {
         Ok(Factory {
-            openai_client: openai::default_client()?,
+            openai_client: openai::HttpClient::new()?,
             anthropic_client: anthropic::default_client()?,
         })
     }

@@ -82,24 +82,34 @@ impl fmt::Debug for Env {
     }
 }
 
-/// One connection pool for every HTTP provider of a client, built on first need.
+/// One connection pool per kind of HTTP provider of a client, each built on first need:
+/// OpenAI-format providers send through [`openai::HttpClient`], Anthropic through reqwest.
 #[derive(Default)]
 pub(crate) struct HttpPool {
-    #[cfg(any(feature = "openai", feature = "anthropic"))]
-    client: Option<reqwest::Client>,
+    #[cfg(feature = "openai")]
+    openai: Option<openai::HttpClient>,
+    #[cfg(feature = "anthropic")]
+    anthropic: Option<reqwest::Client>,
 }
 
 impl HttpPool {
-    #[cfg(any(feature = "openai", feature = "anthropic"))]
-    fn client(&mut self) -> Result<reqwest::Client, Error> {
-        if let Some(c) = &self.client {
+    #[cfg(feature = "openai")]
+    fn openai(&mut self) -> Result<openai::HttpClient, Error> {
+        if let Some(c) = &self.openai {
             return Ok(c.clone());
         }
-        #[cfg(feature = "openai")]
-        let built = openai::default_client().map_err(|e| Error::build("the HTTP client", e))?;
-        #[cfg(not(feature = "openai"))]
+        let built = openai::HttpClient::new().map_err(|e| Error::build("the HTTP client", e))?;
+        self.openai = Some(built.clone());
+        Ok(built)
+    }
+
+    #[cfg(feature = "anthropic")]
+    fn anthropic(&mut self) -> Result<reqwest::Client, Error> {
+        if let Some(c) = &self.anthropic {
+            return Ok(c.clone());
+        }
         let built = anthropic::default_client().map_err(|e| Error::build("the HTTP client", e))?;
-        self.client = Some(built.clone());
+        self.anthropic = Some(built.clone());
         Ok(built)
     }
 }
@@ -148,7 +158,7 @@ fn openai_provider(
             env_var: OPENAI_API_KEY,
         });
     }
-    let mut b = openai::OpenAiProvider::builder(spec.model.clone()).client(http.client()?);
+    let mut b = openai::OpenAiProvider::builder(spec.model.clone()).client(http.openai()?);
     if let Some(base) = base {
         b = b.api_base(base);
     }
@@ -187,7 +197,7 @@ fn azure_provider(
         env_var: AZURE_API_BASE,
     })?;
     let mut b = openai::AzureProvider::builder(spec.model.clone())
-        .client(http.client()?)
+        .client(http.openai()?)
         .api_base(base)
         .api_key(key);
     if let Some(version) = env.plain(AZURE_API_VERSION) {
@@ -232,7 +242,7 @@ fn anthropic_provider(
             env_var: ANTHROPIC_API_KEY,
         });
     }
-    let mut b = anthropic::AnthropicProvider::builder(spec.model.clone()).client(http.client()?);
+    let mut b = anthropic::AnthropicProvider::builder(spec.model.clone()).client(http.anthropic()?);
     if let Some(base) = base {
         b = b.api_base(base);
     }

@@ -7,6 +7,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::http::HttpClient;
+use crate::transport::Target;
 use crate::upstream::{Auth, Core, Endpoints};
 use crate::{AzureProvider, OpenAiProvider};
 
@@ -61,6 +63,17 @@ pub enum BuildError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
+    /// The TLS backend of the HTTP client could not be set up.
+    #[error("cannot set up TLS for the HTTP client: {0}")]
+    Tls(#[source] rustls::Error),
+    /// The API base cannot be turned into a request URI.
+    #[error(
+        "api_base {api_base:?} cannot be used as a request URI; write it like https://api.openai.com/v1"
+    )]
+    UnusableUrl {
+        /// The URL built from the API base.
+        api_base: String,
+    },
 }
 
 /// Configures an [`OpenAiProvider`]: OpenAI itself or any server that speaks its API
@@ -74,7 +87,7 @@ pub struct OpenAiBuilder {
     organization: Option<String>,
     project: Option<String>,
     extra_headers: Vec<(String, String)>,
-    client: Option<reqwest::Client>,
+    client: Option<HttpClient>,
 }
 
 impl OpenAiBuilder {
@@ -130,10 +143,11 @@ impl OpenAiBuilder {
         self
     }
 
-    /// The HTTP client to use, so that several providers share one connection pool.
-    /// Without it the provider builds its own with [`default_client`](crate::default_client).
-    pub fn client(mut self, client: reqwest::Client) -> Self {
-        self.client = Some(client);
+    /// The HTTP client to use, so that several providers share one connection pool: an
+    /// [`HttpClient`], or a [`reqwest::Client`] you configured (proxies, root certificates).
+    /// Without it the provider builds its own with [`HttpClient::new`].
+    pub fn client(mut self, client: impl Into<HttpClient>) -> Self {
+        self.client = Some(client.into());
         self
     }
 
@@ -155,8 +169,8 @@ impl OpenAiBuilder {
         }
         let base = parse_base(self.api_base.as_deref().unwrap_or(DEFAULT_API_BASE))?;
         let endpoints = Endpoints {
-            chat: join(&base, &["chat", "completions"]),
-            embeddings: join(&base, &["embeddings"]),
+            chat: target(join(&base, &["chat", "completions"]))?,
+            embeddings: target(join(&base, &["embeddings"]))?,
         };
         let mut headers = HeaderMap::new();
         for (name, value) in [
@@ -176,7 +190,7 @@ impl OpenAiBuilder {
         };
         let client = match self.client {
             Some(client) => client,
-            None => crate::default_client()?,
+            None => HttpClient::new()?,
         };
         Ok(OpenAiProvider {
             core: Core {
@@ -184,6 +198,7 @@ impl OpenAiBuilder {
                 model: self.model,
                 api_base: base,
                 endpoints,
+                auth_header: auth.header(),
                 auth,
                 headers,
                 client,
@@ -215,7 +230,7 @@ pub struct AzureBuilder {
     api_base: Option<String>,
     api_version: String,
     extra_headers: Vec<(String, String)>,
-    client: Option<reqwest::Client>,
+    client: Option<HttpClient>,
 }
 
 impl AzureBuilder {
@@ -269,9 +284,11 @@ impl AzureBuilder {
         self
     }
 
-    /// The HTTP client to use, so that several providers share one connection pool.
-    pub fn client(mut self, client: reqwest::Client) -> Self {
-        self.client = Some(client);
+    /// The HTTP client to use, so that several providers share one connection pool: an
+    /// [`HttpClient`], or a [`reqwest::Client`] you configured (proxies, root certificates).
+    /// Without it the provider builds its own with [`HttpClient::new`].
+    pub fn client(mut self, client: impl Into<HttpClient>) -> Self {
+        self.client = Some(client.into());
         self
     }
 
@@ -309,8 +326,8 @@ impl AzureBuilder {
             url
         };
         let endpoints = Endpoints {
-            chat: endpoint(&["chat", "completions"]),
-            embeddings: endpoint(&["embeddings"]),
+            chat: target(endpoint(&["chat", "completions"]))?,
+            embeddings: target(endpoint(&["embeddings"]))?,
         };
         let mut headers = HeaderMap::new();
         for (name, value) in &self.extra_headers {
@@ -323,7 +340,7 @@ impl AzureBuilder {
         };
         let client = match self.client {
             Some(client) => client,
-            None => crate::default_client()?,
+            None => HttpClient::new()?,
         };
         Ok(AzureProvider {
             core: Core {
@@ -331,6 +348,7 @@ impl AzureBuilder {
                 model: self.deployment,
                 api_base: base,
                 endpoints,
+                auth_header: auth.header(),
                 auth,
                 headers,
                 client,
@@ -395,6 +413,12 @@ fn shown_base(api_base: &str) -> String {
         }
         _ => cut.to_owned(),
     }
+}
+
+/// A URL in both the forms a request needs.
+fn target(url: Url) -> Result<Target, BuildError> {
+    let shown = shown_base(url.as_str());
+    Target::new(url).ok_or(BuildError::UnusableUrl { api_base: shown })
 }
 
 /// `base` with path segments appended (each percent-encoded as one segment).

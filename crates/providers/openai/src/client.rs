@@ -1,4 +1,5 @@
-//! The pooled reqwest client a provider uses when it is not handed one.
+//! Switchyard's transport settings, and the reqwest client built with them (for an
+//! [`HttpClient`](crate::HttpClient) that must go through reqwest: proxies, own roots).
 
 use std::time::Duration;
 
@@ -16,6 +17,8 @@ pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 64;
 
 /// A [`reqwest::ClientBuilder`] with Switchyard's transport settings, to customise further
 /// (proxies, root certificates) before building the client to hand to a provider builder.
+/// [`HttpClient::direct`](crate::HttpClient::direct) uses the same settings on hyper's
+/// client (HTTP/2 by ALPN, TLS by rustls with the Mozilla roots, no redirects, no retries).
 ///
 /// - connection pooling: idle connections kept for 90 s, up to 64 per host;
 /// - connect timeout 10 s; no overall timeout (each attempt's limit comes from the

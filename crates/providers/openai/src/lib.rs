@@ -2,8 +2,9 @@
 //!
 //! # What it is
 //!
-//! Two [`Provider`](provider::Provider) implementations over one pooled
-//! [`reqwest::Client`]:
+//! Two [`Provider`](provider::Provider) implementations over one pooled [`HttpClient`]
+//! (hyper's client used directly; a [`reqwest::Client`] when you hand one in or the
+//! environment names an outbound proxy):
 //!
 //! - [`OpenAiProvider`]: `POST {api_base}/chat/completions` (plain and streamed) and
 //!   `POST {api_base}/embeddings` against any `api_base`, so OpenAI, vLLM, Ollama, LM Studio,
@@ -94,6 +95,7 @@
 mod builder;
 mod chat;
 mod client;
+mod http;
 mod stream;
 mod transport;
 mod upstream;
@@ -105,4 +107,5 @@ pub use client::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_POOL_MAX_IDLE_PER_HOST,
     default_client, default_client_builder,
 };
+pub use http::HttpClient;
 pub use upstream::{AzureProvider, OpenAiProvider};

@@ -3,6 +3,7 @@
 
 use std::pin::Pin;
 
+use crate::transport::Answer;
 use futures::{Stream, StreamExt};
 use provider::sse::{self, SseError, SseEvent};
 use provider::{ChatChunk, ChunkStream, ErrorKind, FinishReason, ProviderError};
@@ -35,16 +36,8 @@ struct State {
 ///   [`ErrorKind::ContentPolicyViolation`] item, as for a plain call.
 /// - Chunks with neither choices nor usage (Azure's opening `prompt_filter_results`
 ///   chunk) are skipped: they carry nothing a client can use.
-pub(crate) fn chunks(
-    provider: &'static str,
-    response: reqwest::Response,
-    wants_usage: bool,
-) -> ChunkStream {
-    // The URL leaves reqwest's errors: they end up in logs as the error's source.
-    let bytes = response
-        .bytes_stream()
-        .map(|r| r.map_err(reqwest::Error::without_url));
-    let events: Events = Box::pin(sse::events(bytes));
+pub(crate) fn chunks(provider: &'static str, answer: Answer, wants_usage: bool) -> ChunkStream {
+    let events: Events = Box::pin(sse::events(answer.into_stream()));
     let state = State {
         provider,
         events,

@@ -1,15 +1,27 @@
-//! One HTTP attempt over reqwest: sending with the attempt's time limit, and turning every
-//! transport failure and error status into a classified [`ProviderError`].
+//! One HTTP attempt, over hyper's client or reqwest: sending with the attempt's time limit,
+//! reading the answer, and turning every transport failure and error status into a
+//! classified [`ProviderError`].
 
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use http::{HeaderMap, HeaderValue, Uri, header::USER_AGENT};
+use http_body_util::{BodyExt, Full};
 use provider::{ErrorKind, ProviderError, header_pairs};
-use reqwest::{RequestBuilder, Response};
+use reqwest::{Response, Url};
+use tokio::time::Instant;
+
+use crate::http::{HttpClient, Inner};
 
 /// How much of an error body we read: error pages are small, and a misbehaving upstream
 /// must not make us buffer megabytes just to build a message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// What the direct client says it is (reqwest clients carry their own, set by
+/// [`default_client_builder`](crate::default_client_builder)).
+static USER_AGENT_VALUE: HeaderValue =
+    HeaderValue::from_static(concat!("switchyard/", env!("CARGO_PKG_VERSION")));
 
 /// Which part of the call a limit covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,16 +33,101 @@ pub(crate) enum Limit {
     UntilHeaders,
 }
 
-/// Sends `request` and waits for the response headers, within `time_left` if set.
+/// Where a request goes: the URL (for reqwest and for messages) and the same as a URI (for
+/// hyper), both built once per provider.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) url: Url,
+    pub(crate) uri: Uri,
+}
+
+impl Target {
+    /// Both forms of `url`; `None` if hyper cannot take it (never for the `http`/`https`
+    /// URLs the builders accept).
+    pub(crate) fn new(url: Url) -> Option<Target> {
+        let uri = url.as_str().parse().ok()?;
+        Some(Target { url, uri })
+    }
+}
+
+/// A `2xx` answer whose body is still to be read.
+pub(crate) enum Answer {
+    Direct {
+        body: hyper::body::Incoming,
+        /// When the attempt's time is up, for a limit that covers the body.
+        deadline: Option<Instant>,
+    },
+    Reqwest(Response),
+}
+
+/// Sends a request and waits for the response headers, within `time_left` if set.
 ///
-/// Returns the response only for a 2xx status; any other status is read (a bounded
-/// amount of body) and classified with [`ProviderError::from_http`].
+/// Returns the answer only for a 2xx status; any other status is read (a bounded amount of
+/// body) and classified with [`ProviderError::from_http`].
 pub(crate) async fn send(
     provider: &'static str,
-    request: RequestBuilder,
+    client: &HttpClient,
+    target: &Target,
+    headers: HeaderMap,
+    body: Vec<u8>,
     time_left: Option<Duration>,
     limit: Limit,
-) -> Result<Response, ProviderError> {
+) -> Result<Answer, ProviderError> {
+    match &client.inner {
+        Inner::Direct(hyper) => {
+            let deadline = time_left.map(|left| Instant::now() + left);
+            let mut request = http::Request::post(target.uri.clone())
+                .body(Full::new(Bytes::from(body)))
+                .map_err(|e| {
+                    ProviderError::new(
+                        ErrorKind::InternalServer,
+                        provider,
+                        format!(
+                            "could not build the request to {}: {e}",
+                            host_of(&target.url)
+                        ),
+                    )
+                })?;
+            *request.headers_mut() = headers;
+            if !request.headers().contains_key(USER_AGENT) {
+                request
+                    .headers_mut()
+                    .insert(USER_AGENT, USER_AGENT_VALUE.clone());
+            }
+            let sending = hyper.request(request);
+            let response = match deadline {
+                Some(end) => match tokio::time::timeout_at(end, sending).await {
+                    Ok(result) => result,
+                    Err(_) => return Err(timed_out(provider, &target.url, time_left, limit)),
+                },
+                None => sending.await,
+            }
+            .map_err(|e| hyper_error(provider, &target.url, &e))?;
+            let (parts, body) = response.into_parts();
+            let answer = Answer::Direct {
+                body,
+                deadline: deadline.filter(|_| limit == Limit::WholeCall),
+            };
+            if parts.status.is_success() {
+                Ok(answer)
+            } else {
+                let status = parts.status.as_u16();
+                Err(error_from_answer(provider, status, &parts.headers, answer).await)
+            }
+        }
+        Inner::Reqwest(reqwest) => {
+            let request = reqwest.post(target.url.clone()).headers(headers).body(body);
+            send_reqwest(provider, request, time_left, limit).await
+        }
+    }
+}
+
+async fn send_reqwest(
+    provider: &'static str,
+    request: reqwest::RequestBuilder,
+    time_left: Option<Duration>,
+    limit: Limit,
+) -> Result<Answer, ProviderError> {
     let request = match (time_left, limit) {
         (Some(left), Limit::WholeCall) => request.timeout(left),
         _ => request,
@@ -39,39 +136,191 @@ pub(crate) async fn send(
     let response = match (time_left, limit) {
         (Some(left), Limit::UntilHeaders) => match tokio::time::timeout(left, sending).await {
             Ok(result) => result,
-            Err(_) => {
-                return Err(ProviderError::new(
-                    ErrorKind::Timeout,
-                    provider,
-                    format!(
-                        "the upstream sent no response headers within {} ms; raise the attempt timeout or check the upstream",
-                        left.as_millis()
-                    ),
-                ));
-            }
+            Err(_) => return Err(no_headers_in_time(provider, left)),
         },
         _ => sending.await,
     }
     .map_err(|e| transport_error(provider, e))?;
 
     if response.status().is_success() {
-        Ok(response)
+        Ok(Answer::Reqwest(response))
     } else {
-        Err(error_from_response(provider, response).await)
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        Err(error_from_answer(provider, status, &headers, Answer::Reqwest(response)).await)
     }
 }
 
-/// Classifies an error status answer from its status, headers and (bounded) body.
-pub(crate) async fn error_from_response(
+/// The error of an attempt whose time ran out.
+fn timed_out(
     provider: &'static str,
-    mut response: Response,
+    url: &Url,
+    time_left: Option<Duration>,
+    limit: Limit,
 ) -> ProviderError {
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
+    match (limit, time_left) {
+        (Limit::UntilHeaders, Some(left)) => no_headers_in_time(provider, left),
+        _ => ProviderError::new(
+            ErrorKind::Timeout,
+            provider,
+            format!("{} did not answer within the attempt timeout", host_of(url)),
+        ),
+    }
+}
+
+fn no_headers_in_time(provider: &'static str, left: Duration) -> ProviderError {
+    ProviderError::new(
+        ErrorKind::Timeout,
+        provider,
+        format!(
+            "the upstream sent no response headers within {} ms; raise the attempt timeout or check the upstream",
+            left.as_millis()
+        ),
+    )
+}
+
+impl Answer {
+    /// The next piece of the body; `None` at its end.
+    async fn chunk(&mut self) -> Result<Option<Bytes>, BodyFailure> {
+        match self {
+            Answer::Direct { body, deadline } => loop {
+                let frame = match deadline {
+                    Some(end) => tokio::time::timeout_at(*end, body.frame())
+                        .await
+                        .map_err(|_| BodyFailure::TimedOut)?,
+                    None => body.frame().await,
+                };
+                match frame {
+                    None => return Ok(None),
+                    Some(Err(e)) => return Err(BodyFailure::Hyper(e)),
+                    // Trailers carry nothing an answer needs.
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            return Ok(Some(data));
+                        }
+                    }
+                }
+            },
+            Answer::Reqwest(response) => response.chunk().await.map_err(BodyFailure::Reqwest),
+        }
+    }
+
+    /// The body's bytes as a stream, for server-sent events.
+    pub(crate) fn into_stream(
+        self,
+    ) -> std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>> + Send>> {
+        match self {
+            Answer::Direct { body, .. } => Box::pin(
+                http_body_util::BodyDataStream::new(body).map(|r| r.map_err(BodyError::Hyper)),
+            ),
+            // The URL leaves reqwest's errors: they end up in logs as the error's source.
+            Answer::Reqwest(response) => Box::pin(
+                response
+                    .bytes_stream()
+                    .map(|r| r.map_err(|e| BodyError::Reqwest(e.without_url()))),
+            ),
+        }
+    }
+}
+
+/// Why reading a body stopped.
+enum BodyFailure {
+    TimedOut,
+    Hyper(hyper::Error),
+    Reqwest(reqwest::Error),
+}
+
+/// A failure while a streamed body was being read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BodyError {
+    #[error(transparent)]
+    Hyper(hyper::Error),
+    #[error(transparent)]
+    Reqwest(reqwest::Error),
+}
+
+/// Reads a whole success body.
+pub(crate) async fn read_body(
+    provider: &'static str,
+    target: &Target,
+    mut answer: Answer,
+) -> Result<Bytes, ProviderError> {
+    if let Answer::Reqwest(response) = answer {
+        return response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(provider, e));
+    }
+    let mut whole = BytesMut::new();
+    loop {
+        match answer.chunk().await {
+            Ok(Some(piece)) if whole.is_empty() => {
+                // Most answers arrive in one piece: keep it without a copy when it is the only one.
+                match answer.chunk().await {
+                    Ok(None) => return Ok(piece),
+                    Ok(Some(next)) => {
+                        whole.extend_from_slice(&piece);
+                        whole.extend_from_slice(&next);
+                    }
+                    Err(e) => return Err(body_failure(provider, &target.url, e)),
+                }
+            }
+            Ok(Some(piece)) => whole.extend_from_slice(&piece),
+            Ok(None) => return Ok(whole.freeze()),
+            Err(e) => return Err(body_failure(provider, &target.url, e)),
+        }
+    }
+}
+
+fn body_failure(provider: &'static str, url: &Url, failure: BodyFailure) -> ProviderError {
+    match failure {
+        BodyFailure::TimedOut => ProviderError::new(
+            ErrorKind::Timeout,
+            provider,
+            format!("{} did not answer within the attempt timeout", host_of(url)),
+        ),
+        BodyFailure::Hyper(e) => ProviderError::new(
+            ErrorKind::Connection,
+            provider,
+            format!(
+                "the connection to {} failed while the answer body was being read: {}",
+                host_of(url),
+                root_cause(&e)
+            ),
+        )
+        .with_source(e),
+        BodyFailure::Reqwest(e) => transport_error(provider, e),
+    }
+}
+
+/// Classifies a failure of hyper's client before an answer arrived.
+fn hyper_error(
+    provider: &'static str,
+    url: &Url,
+    error: &hyper_util::client::legacy::Error,
+) -> ProviderError {
+    let host = host_of(url);
+    let why = root_cause(error);
+    let message = if error.is_connect() {
+        format!("could not connect to {host}: {why}; check api_base and that the server is up")
+    } else {
+        // Sending failed after the connection was made: reset, closed before the answer.
+        format!("the request to {host} failed before an answer arrived: {why}")
+    };
+    ProviderError::new(ErrorKind::Connection, provider, message)
+}
+
+/// Classifies an error status answer from its status, headers and (bounded) body.
+async fn error_from_answer(
+    provider: &'static str,
+    status: u16,
+    headers: &HeaderMap,
+    mut answer: Answer,
+) -> ProviderError {
     let mut body = BytesMut::new();
     // A body that fails halfway still has a status worth reporting: use what arrived.
     while body.len() < MAX_ERROR_BODY {
-        match response.chunk().await {
+        match answer.chunk().await {
             Ok(Some(chunk)) => body.extend_from_slice(&chunk),
             Ok(None) | Err(_) => break,
         }
@@ -80,7 +329,7 @@ pub(crate) async fn error_from_response(
     let error = ProviderError::from_http(
         provider,
         status,
-        header_pairs(&headers),
+        header_pairs(headers),
         &body,
         SystemTime::now(),
     );
@@ -118,17 +367,6 @@ fn refine_inner_error(error: ProviderError, body: &[u8]) -> ProviderError {
         }
         _ => error,
     }
-}
-
-/// Reads a whole success body.
-pub(crate) async fn read_body(
-    provider: &'static str,
-    response: Response,
-) -> Result<Bytes, ProviderError> {
-    response
-        .bytes()
-        .await
-        .map_err(|e| transport_error(provider, e))
 }
 
 /// Classifies a reqwest failure. The message names the upstream host (never the path or

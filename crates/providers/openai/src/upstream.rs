@@ -15,8 +15,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::builder::{AzureBuilder, OpenAiBuilder};
 use crate::chat::{self, Mode};
+use crate::http::HttpClient;
 use crate::stream;
-use crate::transport::{self, Limit};
+use crate::transport::{self, Limit, Target};
 
 /// A provider for OpenAI's chat completions and embeddings API, and for any server that
 /// speaks it (vLLM, Ollama, LM Studio, llama.cpp, TGI, LiteLLM, ...).
@@ -44,7 +45,7 @@ impl OpenAiProvider {
 
     /// The chat completions URL requests go to.
     pub fn chat_url(&self) -> &Url {
-        &self.core.endpoints.chat
+        &self.core.endpoints.chat.url
     }
 }
 
@@ -56,7 +57,7 @@ impl AzureProvider {
 
     /// The chat completions URL requests go to (with its `api-version` query).
     pub fn chat_url(&self) -> &Url {
-        &self.core.endpoints.chat
+        &self.core.endpoints.chat.url
     }
 }
 
@@ -70,10 +71,32 @@ pub(crate) enum Auth {
     ApiKeyHeader(SecretString),
 }
 
+impl Auth {
+    /// The header carrying the credentials, marked sensitive (never shown by `Debug`); built
+    /// once per provider, not per request. The key was checked to be a valid header value
+    /// when the provider was built.
+    pub(crate) fn header(&self) -> Option<(http::HeaderName, HeaderValue)> {
+        let (name, value) = match self {
+            Auth::None => return None,
+            Auth::Bearer(token) => (
+                AUTHORIZATION,
+                HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).ok()?,
+            ),
+            Auth::ApiKeyHeader(key) => (
+                http::HeaderName::from_static("api-key"),
+                HeaderValue::from_str(key.expose_secret()).ok()?,
+            ),
+        };
+        let mut value = value;
+        value.set_sensitive(true);
+        Some((name, value))
+    }
+}
+
 /// The URLs one provider calls, built once.
 pub(crate) struct Endpoints {
-    pub(crate) chat: Url,
-    pub(crate) embeddings: Url,
+    pub(crate) chat: Target,
+    pub(crate) embeddings: Target,
 }
 
 /// Everything a call needs; shared by both provider types.
@@ -83,19 +106,16 @@ pub(crate) struct Core {
     pub(crate) api_base: Url,
     pub(crate) endpoints: Endpoints,
     pub(crate) auth: Auth,
+    /// `auth` as a header, built once.
+    pub(crate) auth_header: Option<(http::HeaderName, HeaderValue)>,
     /// Organization, project and extra headers, validated at build time.
     pub(crate) headers: HeaderMap,
-    pub(crate) client: reqwest::Client,
+    pub(crate) client: HttpClient,
 }
 
 impl Core {
-    fn request(
-        &self,
-        url: &Url,
-        ctx: &CallContext,
-        body: Vec<u8>,
-        accept: &'static str,
-    ) -> reqwest::RequestBuilder {
+    /// The headers of a request: ours, then the configured ones (which may override ours).
+    fn headers(&self, ctx: &CallContext, accept: &'static str) -> HeaderMap {
         let mut headers = HeaderMap::with_capacity(self.headers.len() + 4);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT, HeaderValue::from_static(accept));
@@ -104,27 +124,14 @@ impl Core {
         {
             headers.insert("x-request-id", id);
         }
-        // The key was checked to be a valid header value when the provider was built.
-        let auth = match &self.auth {
-            Auth::None => None,
-            Auth::Bearer(token) => {
-                HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
-                    .ok()
-                    .map(|v| (AUTHORIZATION, v))
-            }
-            Auth::ApiKeyHeader(key) => HeaderValue::from_str(key.expose_secret())
-                .ok()
-                .map(|v| (http::HeaderName::from_static("api-key"), v)),
-        };
-        if let Some((name, mut value)) = auth {
-            value.set_sensitive(true);
-            headers.insert(name, value);
+        if let Some((name, value)) = &self.auth_header {
+            headers.insert(name.clone(), value.clone());
         }
         // Extra headers last, so a user can override what we set.
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());
         }
-        self.client.post(url.clone()).headers(headers).body(body)
+        headers
     }
 
     async fn chat(
@@ -134,11 +141,20 @@ impl Core {
     ) -> Result<ChatResponse, ProviderError> {
         let started = Instant::now();
         let body = chat::request_body(self.name, &self.model, req, Mode::Plain)?;
-        let request = self.request(&self.endpoints.chat, ctx, body, "application/json");
+        let target = &self.endpoints.chat;
+        let headers = self.headers(ctx, "application/json");
         let result = async {
-            let response =
-                transport::send(self.name, request, ctx.time_left(), Limit::WholeCall).await?;
-            let bytes = transport::read_body(self.name, response).await?;
+            let answer = transport::send(
+                self.name,
+                &self.client,
+                target,
+                headers,
+                body,
+                ctx.time_left(),
+                Limit::WholeCall,
+            )
+            .await?;
+            let bytes = transport::read_body(self.name, target, answer).await?;
             chat::parse_response(self.name, &bytes)
         }
         .await;
@@ -153,10 +169,18 @@ impl Core {
     ) -> Result<ChunkStream, ProviderError> {
         let started = Instant::now();
         let body = chat::request_body(self.name, &self.model, req, Mode::Stream)?;
-        let request = self.request(&self.endpoints.chat, ctx, body, "text/event-stream");
-        let result = transport::send(self.name, request, ctx.time_left(), Limit::UntilHeaders)
-            .await
-            .map(|response| stream::chunks(self.name, response, req.wants_stream_usage()));
+        let headers = self.headers(ctx, "text/event-stream");
+        let result = transport::send(
+            self.name,
+            &self.client,
+            &self.endpoints.chat,
+            headers,
+            body,
+            ctx.time_left(),
+            Limit::UntilHeaders,
+        )
+        .await
+        .map(|answer| stream::chunks(self.name, answer, req.wants_stream_usage()));
         self.trace("chat_stream", ctx, started, result.as_ref().err());
         result
     }
@@ -168,11 +192,20 @@ impl Core {
     ) -> Result<EmbeddingsResponse, ProviderError> {
         let started = Instant::now();
         let body = chat::embeddings_body(self.name, &self.model, req)?;
-        let request = self.request(&self.endpoints.embeddings, ctx, body, "application/json");
+        let target = &self.endpoints.embeddings;
+        let headers = self.headers(ctx, "application/json");
         let result = async {
-            let response =
-                transport::send(self.name, request, ctx.time_left(), Limit::WholeCall).await?;
-            let bytes = transport::read_body(self.name, response).await?;
+            let answer = transport::send(
+                self.name,
+                &self.client,
+                target,
+                headers,
+                body,
+                ctx.time_left(),
+                Limit::WholeCall,
+            )
+            .await?;
+            let bytes = transport::read_body(self.name, target, answer).await?;
             chat::parse_embeddings(self.name, &bytes)
         }
         .await;

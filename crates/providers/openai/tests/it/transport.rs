@@ -211,3 +211,99 @@ async fn providers_can_share_one_client_and_pool() {
     b.chat(&request(), &ctx()).await.expect("b answers");
     assert_eq!(upstream.connections_accepted(), 1);
 }
+
+/// The same transport behaviour through a reqwest client handed in (proxies, custom roots):
+/// refused, hanging, cut and error answers are classified as on the direct client, and plain
+/// and streamed answers come through.
+#[tokio::test]
+async fn a_reqwest_client_handed_in_behaves_the_same() {
+    let reqwest = switchyard_openai::default_client().expect("client");
+    let build = |base: String| {
+        OpenAiProvider::builder("gpt-4o")
+            .api_key(KEY)
+            .api_base(base)
+            .client(reqwest.clone())
+            .build()
+            .expect("builds")
+    };
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let refused = build(format!("http://127.0.0.1:{port}/v1"));
+    let e = refused.chat(&request(), &ctx()).await.expect_err("refused");
+    assert_eq!(e.kind(), ErrorKind::Connection, "{e}");
+    assert!(e.message().contains(&format!("127.0.0.1:{port}")), "{e}");
+
+    let upstream = support::mock().await;
+    let provider = build(upstream.openai_base());
+    assert_eq!(
+        provider
+            .chat(&request(), &ctx())
+            .await
+            .expect("answers")
+            .text(),
+        Some("mock answer from gpt-4o")
+    );
+    let (chunks, error) = drain(
+        provider
+            .chat_stream(&request(), &ctx())
+            .await
+            .expect("opens"),
+    )
+    .await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(support::text_of(&chunks), "mock answer from gpt-4o");
+
+    upstream.always(WILDCARD, Behaviour::openai_server_error(503));
+    let e = provider.chat(&request(), &ctx()).await.expect_err("503");
+    assert_eq!(
+        (e.kind(), e.status()),
+        (ErrorKind::ServiceUnavailable, Some(503)),
+        "{e}"
+    );
+
+    upstream.always(WILDCARD, Behaviour::CutStream { after_chunks: 1 });
+    let e = provider.chat(&request(), &ctx()).await.expect_err("cut");
+    assert_eq!(e.kind(), ErrorKind::Connection, "{e}");
+
+    upstream.always(WILDCARD, Behaviour::Hang);
+    let limited = CallContext::new("r").with_attempt_timeout(Duration::from_millis(200));
+    let e = provider
+        .chat(&request(), &limited)
+        .await
+        .expect_err("hangs");
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    let e = provider
+        .chat_stream(&request(), &limited)
+        .await
+        .err()
+        .expect("hangs");
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+}
+
+/// On the direct client a plain call's limit covers the body too: headers that come at once
+/// followed by a body that stalls still end in a timeout, not a hang.
+#[tokio::test]
+async fn a_stalled_body_times_out_on_a_plain_call() {
+    let upstream = support::mock().await;
+    let provider = support::openai(&upstream, "gpt-4o");
+    upstream.always(
+        WILDCARD,
+        Behaviour::SlowStream {
+            chunk_delay: Duration::from_secs(5),
+        },
+    );
+    let limited = CallContext::new("r").with_attempt_timeout(Duration::from_millis(300));
+    let started = Instant::now();
+    let e = provider
+        .chat(&request(), &limited)
+        .await
+        .expect_err("times out");
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}

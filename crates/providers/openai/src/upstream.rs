@@ -61,6 +61,9 @@ impl AzureProvider {
     }
 }
 
+/// `x-request-id`, built once (inserting with a `&str` validates the name on every call).
+static X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
 /// How a request proves who it is.
 pub(crate) enum Auth {
     /// No credentials (local servers).
@@ -122,7 +125,7 @@ impl Core {
         if !ctx.request_id.is_empty()
             && let Ok(id) = HeaderValue::from_str(&ctx.request_id)
         {
-            headers.insert("x-request-id", id);
+            headers.insert(X_REQUEST_ID.clone(), id);
         }
         if let Some((name, value)) = &self.auth_header {
             headers.insert(name.clone(), value.clone());

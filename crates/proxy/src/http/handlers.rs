@@ -20,7 +20,7 @@ use crate::http::{
     AppState,
     auth::Caller,
     error::{ApiError, error_body, openai_type_and_code},
-    headers::{REQUEST_ID, report_headers},
+    headers::{OVERHEAD_MS, REQUEST_ID, report_headers},
     request,
 };
 
@@ -104,7 +104,7 @@ fn overhead_header(resp: &mut Response, d: Duration) {
     {
         let len = usize::try_from(cursor.position()).unwrap_or(0);
         if let Ok(v) = HeaderValue::from_bytes(&buf[..len]) {
-            resp.headers_mut().insert("x-switchyard-overhead-ms", v);
+            resp.headers_mut().insert(OVERHEAD_MS.clone(), v);
         }
     }
 }

@@ -5,6 +5,16 @@ use router::Report;
 
 /// `x-request-id`.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// `x-switchyard-overhead-ms`.
+pub static OVERHEAD_MS: HeaderName = HeaderName::from_static("x-switchyard-overhead-ms");
+
+// Names built once: inserting with a `&'static str` validates the name on every call.
+static ATTEMPTED_RETRIES: HeaderName = HeaderName::from_static("x-switchyard-attempted-retries");
+static MAX_RETRIES: HeaderName = HeaderName::from_static("x-switchyard-max-retries");
+static ATTEMPTED_FALLBACKS: HeaderName =
+    HeaderName::from_static("x-switchyard-attempted-fallbacks");
+static MODEL_GROUP: HeaderName = HeaderName::from_static("x-switchyard-model-group");
+static DEPLOYMENT_ID: HeaderName = HeaderName::from_static("x-switchyard-deployment-id");
 
 /// `0` to `9` as header values: counts are almost always one digit, and a static value costs
 /// no allocation (`HeaderValue::from(u32)` allocates for every number).
@@ -36,22 +46,22 @@ fn count(n: u32) -> HeaderValue {
 pub fn report_headers(headers: &mut HeaderMap, report: &Report) {
     // Room for all of them at once, rather than growing the map two or three times.
     headers.reserve(REPORT_HEADERS);
-    headers.insert("x-switchyard-attempted-retries", count(report.retries));
-    headers.insert("x-switchyard-max-retries", count(report.max_retries));
-    headers.insert("x-switchyard-attempted-fallbacks", count(report.fallbacks));
+    headers.insert(ATTEMPTED_RETRIES.clone(), count(report.retries));
+    headers.insert(MAX_RETRIES.clone(), count(report.max_retries));
+    headers.insert(ATTEMPTED_FALLBACKS.clone(), count(report.fallbacks));
     if let Some(v) = report
         .final_group
         .as_deref()
         .and_then(|g| HeaderValue::from_str(g).ok())
     {
-        headers.insert("x-switchyard-model-group", v);
+        headers.insert(MODEL_GROUP.clone(), v);
     }
     if let Some(v) = report
         .final_deployment
         .as_deref()
         .and_then(|d| HeaderValue::from_str(d).ok())
     {
-        headers.insert("x-switchyard-deployment-id", v);
+        headers.insert(DEPLOYMENT_ID.clone(), v);
     }
     if let Ok(v) = HeaderValue::from_str(&report.request_id) {
         headers.insert(REQUEST_ID.clone(), v);

@@ -32,13 +32,16 @@ use self::{
 use crate::util::{cargo, output, project_root, run as run_cmd, target_dir};
 
 const USAGE: &str = "\
-usage: cargo xtask bench [--duration SECS] [--no-write]
+usage: cargo xtask bench [--duration SECS] [--worker-threads N] [--no-write]
        cargo xtask bench --soak [--soak-minutes N]
 
   (no flag)         the load benchmark: straight to the mock upstream and through the proxy,
                     concurrency 1, 32, 256, plain and streamed; prints a table and rewrites the
                     generated part of docs/benchmarks.md (about 3 minutes once built)
   --duration SECS   measured seconds per run (default 4; each run also has 1 s of warmup)
+  --worker-threads N
+                    run the proxy with `switchyard.worker_threads: N` (default: not set,
+                    one runtime thread per CPU)
   --no-write        print the table only; leave docs/benchmarks.md alone
   --soak            5 minutes of mixed plain and streamed load with 10% injected upstream
                     failures; checks every answer and that the proxy's memory stays flat
@@ -56,6 +59,7 @@ struct Options {
     write: bool,
     soak: bool,
     soak_minutes: u64,
+    worker_threads: Option<usize>,
 }
 
 impl Options {
@@ -65,6 +69,7 @@ impl Options {
             write: true,
             soak: false,
             soak_minutes: 5,
+            worker_threads: None,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -81,6 +86,15 @@ impl Options {
                         .ok()
                         .filter(|d| !d.is_zero())
                         .context("`--duration` must be a positive number of seconds")?;
+                }
+                "--worker-threads" => {
+                    opts.worker_threads = Some(
+                        value("--worker-threads")?
+                            .parse()
+                            .ok()
+                            .filter(|n| (1..=1024).contains(n))
+                            .context("`--worker-threads` takes a whole number from 1 to 1024")?,
+                    );
                 }
                 "--no-write" => opts.write = false,
                 "--soak" => opts.soak = true,
@@ -136,7 +150,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         switchyard: target.join("release").join("switchyard"),
         loadgen: target.join("release").join("switchyard-loadgen"),
     };
-    let machine = Machine::read(&root);
+    let mut machine = Machine::read(&root);
+    machine.proxy_threads = opts.worker_threads;
     println!("{}", machine.describe());
 
     if opts.soak {
@@ -293,7 +308,8 @@ impl Stack {
 }
 
 /// The proxy config of the load benchmark: one OpenAI deployment on the fast upstream.
-fn load_config(upstream: u16, proxy: u16) -> String {
+fn load_config(upstream: u16, proxy: u16, threads: Option<usize>) -> String {
+    let threads = threads_line(threads);
     format!(
         "# Written by `cargo xtask bench`: one OpenAI-compatible deployment on the fast mock upstream.
 model_list:
@@ -304,12 +320,13 @@ model_list:
       api_key: sk-bench
 switchyard:
   listen: \"127.0.0.1:{proxy}\"
-"
+{threads}"
     )
 }
 
 /// The proxy config of the retry-path runs: zero-wait retries on a scripted upstream.
-fn retry_config(upstream: u16, proxy: u16) -> String {
+fn retry_config(upstream: u16, proxy: u16, threads: Option<usize>) -> String {
+    let threads = threads_line(threads);
     format!(
         "# Written by `cargo xtask bench`: zero-wait retries on the scripted mock upstream.
 model_list:
@@ -324,8 +341,13 @@ router_settings:
   backoff_initial: 0
 switchyard:
   listen: \"127.0.0.1:{proxy}\"
-"
+{threads}"
     )
+}
+
+/// The `switchyard.worker_threads` line of a benchmark config, if one was asked for.
+fn threads_line(threads: Option<usize>) -> String {
+    threads.map_or_else(String::new, |n| format!("  worker_threads: {n}\n"))
 }
 
 /// CPU microseconds per request between two tick readings.
@@ -338,7 +360,8 @@ fn cpu_us_per_request(ticks: u64, hz: u64, requests: u64) -> f64 {
 
 fn load_benchmark(bins: &Bins, work: &Path, opts: &Options, machine: Machine) -> Result<Results> {
     let hz = ticks_per_second();
-    let stack = Stack::start(bins, work, "load", true, load_config)?;
+    let threads = opts.worker_threads;
+    let stack = Stack::start(bins, work, "load", true, |u, p| load_config(u, p, threads))?;
     // Let the proxy settle, then take its idle memory before any request.
     thread::sleep(Duration::from_secs(1));
     let idle = stack.proxy.mem()?;
@@ -388,7 +411,7 @@ fn load_benchmark(bins: &Bins, work: &Path, opts: &Options, machine: Machine) ->
     let peak = stack.proxy.mem()?;
     drop(stack);
 
-    let retry = retry_path(bins, work, hz)?;
+    let retry = retry_path(bins, work, hz, threads)?;
     Ok(Results {
         machine,
         cells,
@@ -404,11 +427,13 @@ fn load_benchmark(bins: &Bins, work: &Path, opts: &Options, machine: Machine) ->
 
 /// Clean requests, then requests that fail twice before they succeed, one at a time through a
 /// proxy with zero-wait retries.
-fn retry_path(bins: &Bins, work: &Path, hz: u64) -> Result<RetryPath> {
+fn retry_path(bins: &Bins, work: &Path, hz: u64, threads: Option<usize>) -> Result<RetryPath> {
     println!(
         "xtask bench: retry path: {RETRY_REQUESTS} clean requests, then {RETRY_REQUESTS} that fail twice first"
     );
-    let stack = Stack::start(bins, work, "retry", false, retry_config)?;
+    let stack = Stack::start(bins, work, "retry", false, |u, p| {
+        retry_config(u, p, threads)
+    })?;
     let url = stack.proxy_url();
     let one_at_a_time = |requests: u64| -> Result<(Value, f64)> {
         let mut load = Load::new(&url, 1, false, Duration::from_secs(120));
@@ -494,9 +519,11 @@ mod tests {
 
     #[test]
     fn configs_point_at_the_ports() {
-        let c = load_config(1111, 2222);
+        let c = load_config(1111, 2222, Some(1));
+        assert!(c.contains("  worker_threads: 1\n"), "{c}");
+        assert!(!load_config(1111, 2222, None).contains("worker_threads"));
         assert!(c.contains("http://127.0.0.1:1111/v1") && c.contains("127.0.0.1:2222"));
-        let c = retry_config(1111, 2222);
+        let c = retry_config(1111, 2222, None);
         assert!(c.contains("retry_after: 0") && c.contains("openai/retry-path"));
         assert!((cpu_us_per_request(100, 100, 1000) - 1000.0).abs() < 1e-9);
     }

@@ -23,6 +23,8 @@ pub(crate) struct Machine {
     pub(crate) commit: String,
     pub(crate) date: String,
     pub(crate) load_average: String,
+    /// `switchyard.worker_threads` of the benchmarked proxy; `None` is the default.
+    pub(crate) proxy_threads: Option<usize>,
 }
 
 impl Machine {
@@ -72,25 +74,34 @@ impl Machine {
             load_average: fs::read_to_string("/proc/loadavg")
                 .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
                 .unwrap_or_default(),
+            proxy_threads: None,
         }
     }
 
     pub(crate) fn describe(&self) -> String {
         format!(
-            "machine: {} CPUs ({}), {:.1} GiB memory, Linux {}, {}; commit {}; load average at start {}",
+            "machine: {} CPUs ({}), {:.1} GiB memory, Linux {}, {}; commit {}; load average at start {}; proxy runtime threads: {}",
             self.cpus,
             self.cpu_model,
             self.memory_gib,
             self.kernel,
             self.rustc,
             self.commit,
-            self.load_average
+            self.load_average,
+            self.threads_text()
+        )
+    }
+
+    fn threads_text(&self) -> String {
+        self.proxy_threads.map_or_else(
+            || "one per CPU (the default)".to_owned(),
+            |n| format!("{n} (`switchyard.worker_threads: {n}`)"),
         )
     }
 
     fn markdown(&self) -> String {
         format!(
-            "| | |\n|---|---|\n| date | {} |\n| CPUs | {} × {} |\n| memory | {:.1} GiB |\n| kernel | Linux {} |\n| compiler | {} |\n| commit | {} |\n| load average at start (1, 5, 15 min) | {} |\n",
+            "| | |\n|---|---|\n| date | {} |\n| CPUs | {} × {} |\n| memory | {:.1} GiB |\n| kernel | Linux {} |\n| compiler | {} |\n| commit | {} |\n| load average at start (1, 5, 15 min) | {} |\n| proxy runtime threads | {} |\n",
             self.date,
             self.cpus,
             self.cpu_model,
@@ -98,7 +109,8 @@ impl Machine {
             self.kernel,
             self.rustc,
             self.commit,
-            self.load_average
+            self.load_average,
+            self.threads_text()
         )
     }
 }

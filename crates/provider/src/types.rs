@@ -1,8 +1,10 @@
 //! Canonical request, response and chunk types, in OpenAI's chat-completions schema.
 //!
-//! Every struct carries an `extra` map (`#[serde(flatten)]`) that collects the fields we do
-//! not model, and writes them back out unchanged: a client's `logit_bias`, `parallel_tool_calls`
-//! or a provider's `reasoning_content` reach the other side without this crate knowing them.
+//! Every struct carries an `extra` map that collects the fields we do not model, and writes
+//! them back out unchanged: a client's `logit_bias`, `parallel_tool_calls` or a provider's
+//! `reasoning_content` reach the other side without this crate knowing them. The structs'
+//! serde implementations are written by `wire_struct!` (in `types/wire.rs`) rather than
+//! derived with `#[serde(flatten)]`, which buffered every unknown field before converting it.
 //!
 //! Fields are public: these are data. Structs are `#[non_exhaustive]` so adding a field is not
 //! a breaking change; outside this crate, build them with their constructors (or `Default`) and
@@ -16,68 +18,73 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use wire::wire_struct;
+
+mod wire;
+
 /// Fields a type does not model, kept as received.
 type Extra = Map<String, Value>;
 
 // ---------------------------------------------------------------------------------------------
 // Requests
 
-/// A chat completion request (`POST /v1/chat/completions`).
-///
-/// `model` is what the client asked for (a model group name); providers send their own
-/// configured model upstream instead. Switchyard's own request options (`num_retries`,
-/// `fallbacks`, ...) arrive in `extra` and are taken out by the proxy before a provider
-/// sees the request; everything else in `extra` is forwarded upstream.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ChatRequest {
-    /// The model (group) the client asked for.
-    pub model: String,
-    /// The conversation so far.
-    pub messages: Vec<Message>,
-    /// Whether the client asked for a stream (informational: providers stream when called
-    /// through [`Provider::chat_stream`](crate::Provider::chat_stream)).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stream: Option<bool>,
-    /// Streaming options, such as asking for a final usage chunk.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stream_options: Option<StreamOptions>,
-    /// Sampling temperature.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
-    /// Nucleus sampling probability mass.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_p: Option<f64>,
-    /// Maximum tokens to generate (legacy name, still the most widely supported).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u32>,
-    /// Maximum tokens to generate, reasoning included (OpenAI's newer name).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_completion_tokens: Option<u32>,
-    /// How many choices to generate.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub n: Option<u32>,
-    /// Stop sequences.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stop: Option<Stop>,
-    /// Tools the model may call.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tools: Option<Vec<Tool>>,
-    /// `"auto"`, `"none"`, `"required"` or a specific tool, kept as JSON.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_choice: Option<Value>,
-    /// `{"type": "json_object"}`, a JSON schema, ..., kept as JSON.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub response_format: Option<Value>,
-    /// The end user's id, for the upstream's abuse monitoring.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// Seed for best-effort deterministic sampling.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub seed: Option<i64>,
-    /// Fields not modelled above, forwarded untouched.
-    #[serde(flatten)]
-    pub extra: Extra,
+wire_struct! {
+    /// A chat completion request (`POST /v1/chat/completions`).
+    ///
+    /// `model` is what the client asked for (a model group name); providers send their own
+    /// configured model upstream instead. Switchyard's own request options (`num_retries`,
+    /// `fallbacks`, ...) arrive in `extra` and are taken out by the proxy before a provider
+    /// sees the request; everything else in `extra` is forwarded upstream.
+    #[derive(Debug, Clone, PartialEq, Default)]
+    #[non_exhaustive]
+    pub struct ChatRequest {
+        /// The model (group) the client asked for.
+        pub model: String,
+        /// The conversation so far.
+        pub messages: Vec<Message>,
+        /// Whether the client asked for a stream (informational: providers stream when called
+        /// through [`Provider::chat_stream`](crate::Provider::chat_stream)).
+        #[wire(skip_none)]
+        pub stream: Option<bool>,
+        /// Streaming options, such as asking for a final usage chunk.
+        #[wire(skip_none)]
+        pub stream_options: Option<StreamOptions>,
+        /// Sampling temperature.
+        #[wire(skip_none)]
+        pub temperature: Option<f64>,
+        /// Nucleus sampling probability mass.
+        #[wire(skip_none)]
+        pub top_p: Option<f64>,
+        /// Maximum tokens to generate (legacy name, still the most widely supported).
+        #[wire(skip_none)]
+        pub max_tokens: Option<u32>,
+        /// Maximum tokens to generate, reasoning included (OpenAI's newer name).
+        #[wire(skip_none)]
+        pub max_completion_tokens: Option<u32>,
+        /// How many choices to generate.
+        #[wire(skip_none)]
+        pub n: Option<u32>,
+        /// Stop sequences.
+        #[wire(skip_none)]
+        pub stop: Option<Stop>,
+        /// Tools the model may call.
+        #[wire(skip_none)]
+        pub tools: Option<Vec<Tool>>,
+        /// `"auto"`, `"none"`, `"required"` or a specific tool, kept as JSON.
+        #[wire(skip_none)]
+        pub tool_choice: Option<Value>,
+        /// `{"type": "json_object"}`, a JSON schema, ..., kept as JSON.
+        #[wire(skip_none)]
+        pub response_format: Option<Value>,
+        /// The end user's id, for the upstream's abuse monitoring.
+        #[wire(skip_none)]
+        pub user: Option<String>,
+        /// Seed for best-effort deterministic sampling.
+        #[wire(skip_none)]
+        pub seed: Option<i64>,
+        /// Fields not modelled above, forwarded untouched.
+        pub extra: Extra,
+    }
 }
 
 impl ChatRequest {
@@ -99,16 +106,17 @@ impl ChatRequest {
     }
 }
 
-/// `stream_options` of a [`ChatRequest`].
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct StreamOptions {
-    /// Ask for a final chunk carrying the usage of the whole request.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub include_usage: Option<bool>,
-    /// Fields not modelled above.
-    #[serde(flatten)]
-    pub extra: Extra,
+wire_struct! {
+    /// `stream_options` of a [`ChatRequest`].
+    #[derive(Debug, Clone, PartialEq, Default)]
+    #[non_exhaustive]
+    pub struct StreamOptions {
+        /// Ask for a final chunk carrying the usage of the whole request.
+        #[wire(skip_none)]
+        pub include_usage: Option<bool>,
+        /// Fields not modelled above.
+        pub extra: Extra,
+    }
 }
 
 impl StreamOptions {
@@ -141,27 +149,28 @@ impl Stop {
     }
 }
 
-/// One message of a conversation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Message {
-    /// Who wrote it.
-    pub role: Role,
-    /// What it says; `None` for an assistant message that only calls tools.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub content: Option<Content>,
-    /// An optional participant name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Tool calls an assistant message makes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_calls: Option<Vec<ToolCall>>,
-    /// For a `tool` message: the call it answers.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_call_id: Option<String>,
-    /// Fields not modelled above (`refusal`, `annotations`, ...).
-    #[serde(flatten)]
-    pub extra: Extra,
+wire_struct! {
+    /// One message of a conversation.
+    #[derive(Debug, Clone, PartialEq)]
+    #[non_exhaustive]
+    pub struct Message {
+        /// Who wrote it.
+        pub role: Role,
+        /// What it says; `None` for an assistant message that only calls tools.
+        #[wire(skip_none)]
+        pub content: Option<Content>,
+        /// An optional participant name.
+        #[wire(skip_none)]
+        pub name: Option<String>,
+        /// Tool calls an assistant message makes.
+        #[wire(skip_none)]
+        pub tool_calls: Option<Vec<ToolCall>>,
+        /// For a `tool` message: the call it answers.
+        #[wire(skip_none)]
+        pub tool_call_id: Option<String>,
+        /// Fields not modelled above (`refusal`, `annotations`, ...).
+        pub extra: Extra,
+    }
 }
 
 impl Message {
@@ -436,40 +445,43 @@ impl ContentPart {
     }
 }
 
-/// The body of a text part.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct TextPart {
-    /// The text.
-    pub text: String,
-    /// Fields not modelled above (`cache_control`, ...).
-    #[serde(flatten)]
-    pub extra: Extra,
+wire_struct! {
+    /// The body of a text part.
+    #[derive(Debug, Clone, PartialEq)]
+    #[non_exhaustive]
+    pub struct TextPart {
+        /// The text.
+        pub text: String,
+        /// Fields not modelled above (`cache_control`, ...).
+        pub extra: Extra,
+    }
 }
 
-/// The body of an image part.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ImageUrlPart {
-    /// The image.
-    pub image_url: ImageUrl,
-    /// Fields not modelled above.
-    #[serde(flatten)]
-    pub extra: Extra,
+wire_struct! {
+    /// The body of an image part.
+    #[derive(Debug, Clone, PartialEq)]
+    #[non_exhaustive]
+    pub struct ImageUrlPart {
+        /// The image.
+        pub image_url: ImageUrl,
+        /// Fields not modelled above.
+        pub extra: Extra,
+    }
 }
 
-/// An image reference.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ImageUrl {
-    /// An `https:` or `data:` URL.
-    pub url: String,
-    /// `"auto"`, `"low"` or `"high"`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    /// Fields not modelled above.
-    #[serde(flatten)]
-    pub extra: Extra,
+wire_struct! {
+    /// An image reference.
+    #[derive(Debug, Clone, PartialEq)]
+    #[non_exhaustive]
+    pub struct ImageUrl {
+        /// An `https:` or `data:` URL.
+        pub url: String,
+        /// `"auto"`, `"low"` or `"high"`.
+        #[wire(skip_none)]
+        pub detail: Option<String>,
+        /// Fields not modelled above.
+        pub extra: Extra,
+    }
 }
 
 impl Serialize for ContentPart {
@@ -509,32 +521,36 @@ impl<'de> Deserialize<'de> for ContentPart {
 
 impl ContentPart {
     fn from_value(value: Value) -> ContentPart {
-        fn body_of<T: serde::de::DeserializeOwned>(value: &Value) -> Option<T> {
-            let mut body = value.as_object()?.clone();
-            body.remove("type");
-            serde_json::from_value(Value::Object(body)).ok()
-        }
+        // The body is read from the value in place (no copy of the object), so `type` lands in
+        // the body's `extra`, and is taken out of it there.
         let parsed = match value.get("type").and_then(Value::as_str) {
-            Some("text") => body_of(&value).map(ContentPart::Text),
-            Some("image_url") => body_of(&value).map(ContentPart::ImageUrl),
+            Some("text") => TextPart::deserialize(&value).ok().map(|mut part| {
+                part.extra.remove("type");
+                ContentPart::Text(part)
+            }),
+            Some("image_url") => ImageUrlPart::deserialize(&value).ok().map(|mut part| {
+                part.extra.remove("type");
+                ContentPart::ImageUrl(part)
+            }),
             _ => None,
         };
         parsed.unwrap_or(ContentPart::Other(value))
     }
 }
 
-/// A tool the model may call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Tool {
-    /// Always `"function"` today.
-    #[serde(rename = "type", default = "function_type")]
-    pub tool_type: String,
-    /// The function's declaration.
-    pub function: FunctionDef,
-    /// Fields not modelled above.
-    #[serde(flatten)]
-    pub extra: Extra,
+wire_struct! {
+    /// A tool the model may call.
+    #[derive(Debug, Clone, PartialEq)]
+    #[non_exhaustive]
+    pub struct Tool {
+        /// Always `"function"` today.
+        #[wire(rename = "type", default = function_type)]
+        pub tool_type: String,
+        /// The function's declaration.
+        pub function: FunctionDef,
+        /// Fields not modelled above.
+        pub extra: Extra,
+    }
 }
 
 impl Tool {
@@ -557,37 +573,39 @@ impl Tool {
     }
 }
 
-/// A function declaration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct FunctionDef {
-    /// The function's name.
-    pub name: String,
-    /// What it does, for the model.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// A JSON schema of its arguments.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parameters: Option<Value>,
-    /// Fields not modelled above (`strict`, ...).
-    #[serde(flatten)]
-    pub extra: Extra,
+wire_struct! {
+    /// A function declaration.
+    #[derive(Debug, Clone, PartialEq)]
+    #[non_exhaustive]
+    pub struct FunctionDef {
+        /// The function's name.
+        pub name: String,
+        /// What it does, for the model.
+        #[wire(skip_none)]
+        pub description: Option<String>,
+        /// A JSON schema of its arguments.
+        #[wire(skip_none)]
+        pub parameters: Option<Value>,
+        /// Fields not modelled above (`strict`, ...).
+        pub extra: Extra,
+    }
 }
 
-/// A tool call made by the model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ToolCall {
-    /// The call's id, echoed by the `tool` message that answers it.
-    pub id: String,
-    /// Always `"function"` today.
-    #[serde(rename = "type", default = "function_type")]
-    pub call_type: String,
-    /// The function called.
-    pub function: FunctionCall,
-    /// Fields not modelled above.
-    #[serde(flatten)]
-    pub extra: Extra,
+wire_struct! {
+    /// A tool call made by the model.
+    #[derive(Debug, Clone, PartialEq)]
+    #[non_exhaustive]
+    pub struct ToolCall {
+        /// The call's id, echoed by the `tool` message that answers it.
+        pub id: String,
+        /// Always `"function"` today.
+        #[wire(rename = "type", default = function_type)]
+        pub call_type: String,
+        /// The function called.
+        pub function: FunctionCall,
+        /// Fields not modelled above.
+        pub extra: Extra,
+    }
 }
 
 impl ToolCall {
@@ -610,17 +628,18 @@ impl ToolCall {
     }
 }
 
-/// The function part of a [`ToolCall`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct FunctionCall {
-    /// The function's name.
-    pub name: String,
-    /// The arguments, a JSON document as a string (the model may produce invalid JSON).
-    pub arguments: String,
-    /// Fields not modelled above.
-    #[serde(flatten)]
-    pub extra: Extra,
+wire_struct! {
+    /// The function part of a [`ToolCall`].
+    #[derive(Debug, Clone, PartialEq)]
+    #[non_exhaustive]
+    pub struct FunctionCall {
+        /// The function's name.
+        pub name: String,
+        /// The arguments, a JSON document as a string (the model may produce invalid JSON).
+        pub arguments: String,
+        /// Fields not modelled above.
+        pub extra: Extra,
+    }
 }
 
 fn function_type() -> String {
@@ -630,30 +649,31 @@ fn function_type() -> String {
 // ---------------------------------------------------------------------------------------------
 // Responses
 
-/// A complete chat completion.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-#[non_exhaustive]
-pub struct ChatResponse {
-    /// The completion's id.
-    pub id: String,
-    /// Always `"chat.completion"`.
-    pub object: String,
-    /// Unix seconds when it was created.
-    pub created: u64,
-    /// The model that answered (the upstream's name for it).
-    pub model: String,
-    /// The generated choices.
-    pub choices: Vec<Choice>,
-    /// Token counts, when the upstream reported them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Usage>,
-    /// The upstream's backend configuration fingerprint.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub system_fingerprint: Option<String>,
-    /// Fields not modelled above (`service_tier`, ...).
-    #[serde(flatten)]
-    pub extra: Extra,
+wire_struct! {
+    /// A complete chat completion.
+    #[derive(Debug, Clone, PartialEq)]
+    #[wire(default)]
+    #[non_exhaustive]
+    pub struct ChatResponse {
+        /// The completion's id.
+        pub id: String,
+        /// Always `"chat.completion"`.
+        pub object: String,
+        /// Unix seconds when it was created.
+        pub created: u64,
+        /// The model that answered (the upstream's name for it).
+        pub model: String,
+        /// The generated choices.
+        pub choices: Vec<Choice>,
+        /// Token counts, when the upstream reported them.
+        #[wire(skip_none)]
+        pub usage: Option<Usage>,
+        /// The upstream's backend configuration fingerprint.
+        #[wire(skip_none)]
+        pub system_fingerprint: Option<String>,
+        /// Fields not modelled above (`service_tier`, ...).
+        pub extra: Extra,
+    }
 }
 
 impl Default for ChatResponse {
@@ -704,21 +724,22 @@ impl ChatResponse {
     }
 }
 
-/// One generated choice of a [`ChatResponse`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Choice {
-    /// The choice's position.
-    #[serde(default)]
-    pub index: u32,
-    /// The generated message.
-    pub message: Message,
-    /// Why generation stopped (always written, `null` when unknown, as OpenAI does).
-    #[serde(default)]
-    pub finish_reason: Option<FinishReason>,
-    /// Fields not modelled above, `logprobs` among them (see [`Choice::logprobs`]).
-    #[serde(flatten)]
-    pub extra: Extra,
+wire_struct! {
+    /// One generated choice of a [`ChatResponse`].
+    #[derive(Debug, Clone, PartialEq)]
+    #[non_exhaustive]
+    pub struct Choice {
+        /// The choice's position.
+        #[wire(default)]
+        pub index: u32,
+        /// The generated message.
+        pub message: Message,
+        /// Why generation stopped (always written, `null` when unknown, as OpenAI does).
+        #[wire(default)]
+        pub finish_reason: Option<FinishReason>,
+        /// Fields not modelled above, `logprobs` among them (see [`Choice::logprobs`]).
+        pub extra: Extra,
+    }
 }
 
 impl Choice {
@@ -741,20 +762,21 @@ impl Choice {
     }
 }
 
-/// Token counts of one request.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
-#[non_exhaustive]
-pub struct Usage {
-    /// Tokens in the prompt.
-    pub prompt_tokens: u64,
-    /// Tokens generated.
-    pub completion_tokens: u64,
-    /// Their sum, as the upstream reported it.
-    pub total_tokens: u64,
-    /// Fields not modelled above (`prompt_tokens_details`, ...).
-    #[serde(flatten)]
-    pub extra: Extra,
+wire_struct! {
+    /// Token counts of one request.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    #[wire(default)]
+    #[non_exhaustive]
+    pub struct Usage {
+        /// Tokens in the prompt.
+        pub prompt_tokens: u64,
+        /// Tokens generated.
+        pub completion_tokens: u64,
+        /// Their sum, as the upstream reported it.
+        pub total_tokens: u64,
+        /// Fields not modelled above (`prompt_tokens_details`, ...).
+        pub extra: Extra,
+    }
 }
 
 impl Usage {
@@ -772,27 +794,28 @@ impl Usage {
 // ---------------------------------------------------------------------------------------------
 // Streaming
 
-/// One chunk of a streamed chat completion (`data:` of one server-sent event).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-#[non_exhaustive]
-pub struct ChatChunk {
-    /// The completion's id, the same in every chunk.
-    pub id: String,
-    /// Always `"chat.completion.chunk"`.
-    pub object: String,
-    /// Unix seconds when the completion was created.
-    pub created: u64,
-    /// The model that answers.
-    pub model: String,
-    /// Deltas, usually one; empty in the final usage chunk.
-    pub choices: Vec<ChunkChoice>,
-    /// Token counts, in the final chunk when `stream_options.include_usage` was asked.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Usage>,
-    /// Fields not modelled above (`system_fingerprint`, ...).
-    #[serde(flatten)]
-    pub extra: Extra,
+wire_struct! {
+    /// One chunk of a streamed chat completion (`data:` of one server-sent event).
+    #[derive(Debug, Clone, PartialEq)]
+    #[wire(default)]
+    #[non_exhaustive]
+    pub struct ChatChunk {
+        /// The completion's id, the same in every chunk.
+        pub id: String,
+        /// Always `"chat.completion.chunk"`.
+        pub object: String,
+        /// Unix seconds when the completion was created.
+        pub created: u64,
+        /// The model that answers.
+        pub model: String,
+        /// Deltas, usually one; empty in the final usage chunk.
+        pub choices: Vec<ChunkChoice>,
+        /// Token counts, in the final chunk when `stream_options.include_usage` was asked.
+        #[wire(skip_none)]
+        pub usage: Option<Usage>,
+        /// Fields not modelled above (`system_fingerprint`, ...).
+        pub extra: Extra,
+    }
 }
 
 impl Default for ChatChunk {
@@ -902,22 +925,23 @@ impl ChatChunk {
     }
 }
 
-/// One choice's delta in a [`ChatChunk`].
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ChunkChoice {
-    /// The choice's position.
-    #[serde(default)]
-    pub index: u32,
-    /// What this chunk adds.
-    #[serde(default)]
-    pub delta: Delta,
-    /// Set in the choice's last chunk (always written, `null` until then, as OpenAI does).
-    #[serde(default)]
-    pub finish_reason: Option<FinishReason>,
-    /// Fields not modelled above (`logprobs`, ...).
-    #[serde(flatten)]
-    pub extra: Extra,
+wire_struct! {
+    /// One choice's delta in a [`ChatChunk`].
+    #[derive(Debug, Clone, PartialEq, Default)]
+    #[non_exhaustive]
+    pub struct ChunkChoice {
+        /// The choice's position.
+        #[wire(default)]
+        pub index: u32,
+        /// What this chunk adds.
+        #[wire(default)]
+        pub delta: Delta,
+        /// Set in the choice's last chunk (always written, `null` until then, as OpenAI does).
+        #[wire(default)]
+        pub finish_reason: Option<FinishReason>,
+        /// Fields not modelled above (`logprobs`, ...).
+        pub extra: Extra,
+    }
 }
 
 impl ChunkChoice {
@@ -940,22 +964,23 @@ impl ChunkChoice {
     }
 }
 
-/// What one chunk adds to a choice.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Delta {
-    /// The role, usually only in the first chunk.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub role: Option<Role>,
-    /// More text.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub content: Option<String>,
-    /// Pieces of tool calls, joined by `index`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_calls: Option<Vec<ToolCallDelta>>,
-    /// Fields not modelled above (`refusal`, `reasoning_content`, ...).
-    #[serde(flatten)]
-    pub extra: Extra,
+wire_struct! {
+    /// What one chunk adds to a choice.
+    #[derive(Debug, Clone, PartialEq, Default)]
+    #[non_exhaustive]
+    pub struct Delta {
+        /// The role, usually only in the first chunk.
+        #[wire(skip_none)]
+        pub role: Option<Role>,
+        /// More text.
+        #[wire(skip_none)]
+        pub content: Option<String>,
+        /// Pieces of tool calls, joined by `index`.
+        #[wire(skip_none)]
+        pub tool_calls: Option<Vec<ToolCallDelta>>,
+        /// Fields not modelled above (`refusal`, `reasoning_content`, ...).
+        pub extra: Extra,
+    }
 }
 
 impl Delta {
@@ -994,65 +1019,68 @@ impl Delta {
     }
 }
 
-/// A piece of a tool call in a stream.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ToolCallDelta {
-    /// Which tool call of the message this piece belongs to.
-    #[serde(default)]
-    pub index: u32,
-    /// The call's id, in its first piece.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// `"function"`, in its first piece.
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub call_type: Option<String>,
-    /// The function's name and a piece of its arguments.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub function: Option<FunctionCallDelta>,
-    /// Fields not modelled above.
-    #[serde(flatten)]
-    pub extra: Extra,
+wire_struct! {
+    /// A piece of a tool call in a stream.
+    #[derive(Debug, Clone, PartialEq, Default)]
+    #[non_exhaustive]
+    pub struct ToolCallDelta {
+        /// Which tool call of the message this piece belongs to.
+        #[wire(default)]
+        pub index: u32,
+        /// The call's id, in its first piece.
+        #[wire(skip_none)]
+        pub id: Option<String>,
+        /// `"function"`, in its first piece.
+        #[wire(rename = "type", skip_none)]
+        pub call_type: Option<String>,
+        /// The function's name and a piece of its arguments.
+        #[wire(skip_none)]
+        pub function: Option<FunctionCallDelta>,
+        /// Fields not modelled above.
+        pub extra: Extra,
+    }
 }
 
-/// The function part of a [`ToolCallDelta`].
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct FunctionCallDelta {
-    /// The function's name, in the first piece.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The next piece of the arguments string.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub arguments: Option<String>,
-    /// Fields not modelled above.
-    #[serde(flatten)]
-    pub extra: Extra,
+wire_struct! {
+    /// The function part of a [`ToolCallDelta`].
+    #[derive(Debug, Clone, PartialEq, Default)]
+    #[non_exhaustive]
+    pub struct FunctionCallDelta {
+        /// The function's name, in the first piece.
+        #[wire(skip_none)]
+        pub name: Option<String>,
+        /// The next piece of the arguments string.
+        #[wire(skip_none)]
+        pub arguments: Option<String>,
+        /// Fields not modelled above.
+        pub extra: Extra,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Embeddings
 
-/// An embeddings request (`POST /v1/embeddings`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct EmbeddingsRequest {
-    /// The model (group) the client asked for.
-    pub model: String,
-    /// A string, a list of strings, or token arrays, kept as JSON.
-    pub input: Value,
-    /// `"float"` or `"base64"`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub encoding_format: Option<String>,
-    /// Output dimensions, for models that can shorten their embeddings.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dimensions: Option<u32>,
-    /// The end user's id.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// Fields not modelled above.
-    #[serde(flatten)]
-    pub extra: Extra,
+wire_struct! {
+    /// An embeddings request (`POST /v1/embeddings`).
+    #[derive(Debug, Clone, PartialEq)]
+    #[non_exhaustive]
+    pub struct EmbeddingsRequest {
+        /// The model (group) the client asked for.
+        pub model: String,
+        /// A string, a list of strings, or token arrays, kept as JSON.
+        pub input: Value,
+        /// `"float"` or `"base64"`.
+        #[wire(skip_none)]
+        pub encoding_format: Option<String>,
+        /// Output dimensions, for models that can shorten their embeddings.
+        #[wire(skip_none)]
+        pub dimensions: Option<u32>,
+        /// The end user's id.
+        #[wire(skip_none)]
+        pub user: Option<String>,
+        /// Fields not modelled above.
+        pub extra: Extra,
+    }
 }
 
 impl EmbeddingsRequest {
@@ -1069,22 +1097,23 @@ impl EmbeddingsRequest {
     }
 }
 
-/// An embeddings response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-#[non_exhaustive]
-pub struct EmbeddingsResponse {
-    /// Always `"list"`.
-    pub object: String,
-    /// One `{"object": "embedding", "index", "embedding"}` per input, kept as JSON.
-    pub data: Vec<Value>,
-    /// The model that answered.
-    pub model: String,
-    /// Token counts (`completion_tokens` is zero).
-    pub usage: Usage,
-    /// Fields not modelled above.
-    #[serde(flatten)]
-    pub extra: Extra,
+wire_struct! {
+    /// An embeddings response.
+    #[derive(Debug, Clone, PartialEq)]
+    #[wire(default)]
+    #[non_exhaustive]
+    pub struct EmbeddingsResponse {
+        /// Always `"list"`.
+        pub object: String,
+        /// One `{"object": "embedding", "index", "embedding"}` per input, kept as JSON.
+        pub data: Vec<Value>,
+        /// The model that answered.
+        pub model: String,
+        /// Token counts (`completion_tokens` is zero).
+        pub usage: Usage,
+        /// Fields not modelled above.
+        pub extra: Extra,
+    }
 }
 
 impl Default for EmbeddingsResponse {
@@ -1357,5 +1386,345 @@ mod tests {
                           "model": "m", "usage": {"prompt_tokens": 2, "completion_tokens": 0, "total_tokens": 2}});
         let (_, back): (EmbeddingsResponse, _) = round_trip(&wire);
         assert_eq!(back, wire);
+    }
+
+    // The tests below pin what serde's derive did for these types (with `#[serde(flatten)]`),
+    // which `wire_struct!` now writes by hand.
+
+    fn parse_err<T: serde::de::DeserializeOwned + fmt::Debug>(wire: &str) -> String {
+        serde_json::from_str::<T>(wire)
+            .expect_err("the input is wrong")
+            .to_string()
+    }
+
+    /// The path and message `serde_path_to_error` gives, as the proxy reports them.
+    fn path_err<T: serde::de::DeserializeOwned + fmt::Debug>(wire: &str) -> (String, String) {
+        let mut de = serde_json::Deserializer::from_str(wire);
+        let err =
+            serde_path_to_error::deserialize::<_, T>(&mut de).expect_err("the input is wrong");
+        (err.path().to_string(), err.inner().to_string())
+    }
+
+    #[test]
+    fn optional_fields_missing_or_null_are_none_and_not_written() {
+        let wire = r#"{"model":"m","messages":[{"role":"user","content":null,"name":null}],
+            "stream":null,"stream_options":{"include_usage":null},"temperature":null,"stop":null,
+            "tools":null,"tool_choice":null,"seed":null}"#;
+        let req: ChatRequest = serde_json::from_str(wire).expect("parses");
+        assert_eq!(req.stream, None);
+        assert_eq!(req.temperature, None);
+        assert_eq!(req.tool_choice, None, "null is None, not Some(Value::Null)");
+        assert_eq!(req.messages[0].content, None);
+        assert!(req.extra.is_empty(), "known keys never land in extra");
+        assert_eq!(
+            serde_json::to_string(&req).expect("serializes"),
+            r#"{"model":"m","messages":[{"role":"user"}],"stream_options":{}}"#
+        );
+    }
+
+    #[test]
+    fn finish_reason_is_written_as_null_when_unknown() {
+        let choice: Choice =
+            serde_json::from_str(r#"{"message":{"role":"assistant"}}"#).expect("parses");
+        assert_eq!((choice.index, &choice.finish_reason), (0, &None));
+        assert_eq!(
+            serde_json::to_string(&choice).expect("serializes"),
+            r#"{"index":0,"message":{"role":"assistant"},"finish_reason":null}"#
+        );
+        let chunk: ChunkChoice = serde_json::from_str("{}").expect("parses");
+        assert_eq!(chunk, ChunkChoice::new(0, Delta::default()));
+        assert_eq!(
+            serde_json::to_string(&chunk).expect("serializes"),
+            r#"{"index":0,"delta":{},"finish_reason":null}"#
+        );
+    }
+
+    #[test]
+    fn missing_required_fields_are_named() {
+        let cases = [
+            (
+                parse_err::<ChatRequest>(r#"{"messages":[]}"#),
+                "missing field `model` at line 1 column 15",
+            ),
+            (
+                parse_err::<ChatRequest>(r#"{"model":"m"}"#),
+                "missing field `messages` at line 1 column 13",
+            ),
+            (
+                parse_err::<Message>(r#"{"content":"x"}"#),
+                "missing field `role` at line 1 column 15",
+            ),
+            (
+                parse_err::<ToolCall>(r#"{"function":{"name":"f","arguments":""}}"#),
+                "missing field `id` at line 1 column 40",
+            ),
+            (
+                parse_err::<FunctionCall>(r#"{"name":"f"}"#),
+                "missing field `arguments` at line 1 column 12",
+            ),
+            (
+                parse_err::<Tool>(r#"{"type":"function"}"#),
+                "missing field `function` at line 1 column 19",
+            ),
+            (
+                parse_err::<FunctionDef>("{}"),
+                "missing field `name` at line 1 column 2",
+            ),
+            // A `Value` field is required too: only an `Option` may be missing.
+            (
+                parse_err::<EmbeddingsRequest>(r#"{"model":"m"}"#),
+                "missing field `input` at line 1 column 13",
+            ),
+            (
+                parse_err::<Choice>("{}"),
+                "missing field `message` at line 1 column 2",
+            ),
+            (
+                parse_err::<TextPart>("{}"),
+                "missing field `text` at line 1 column 2",
+            ),
+            (
+                parse_err::<ImageUrl>(r#"{"detail":"low"}"#),
+                "missing field `url` at line 1 column 16",
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+        let missing = serde_json::from_value::<ChatRequest>(json!({"model": "m"}));
+        assert_eq!(
+            missing.expect_err("no messages").to_string(),
+            "missing field `messages`"
+        );
+    }
+
+    #[test]
+    fn missing_fields_take_the_defaults() {
+        let response: ChatResponse = serde_json::from_str("{}").expect("parses");
+        assert_eq!(response, ChatResponse::default());
+        assert_eq!(response.object, "chat.completion");
+        let chunk: ChatChunk = serde_json::from_str(r#"{"id":"c"}"#).expect("parses");
+        assert_eq!(chunk, ChatChunk::new("c", "", 0));
+        assert_eq!(chunk.object, "chat.completion.chunk");
+        let embeddings: EmbeddingsResponse = serde_json::from_str("{}").expect("parses");
+        assert_eq!(embeddings.object, "list");
+        let usage: Usage = serde_json::from_str(r#"{"total_tokens":3}"#).expect("parses");
+        assert_eq!(
+            (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.total_tokens
+            ),
+            (0, 0, 3)
+        );
+        // A default is for a missing field; `null` is still the wrong type.
+        assert_eq!(
+            parse_err::<ChatResponse>(r#"{"object":null}"#),
+            "invalid type: null, expected a string at line 1 column 14"
+        );
+        assert_eq!(
+            parse_err::<ChunkChoice>(r#"{"index":null}"#),
+            "invalid type: null, expected u32 at line 1 column 13"
+        );
+        assert_eq!(
+            parse_err::<ChunkChoice>(r#"{"delta":null}"#),
+            "invalid type: null, expected struct Delta at line 1 column 13"
+        );
+    }
+
+    #[test]
+    fn type_is_the_wire_name_of_call_type_and_tool_type() {
+        let call: ToolCall =
+            serde_json::from_str(r#"{"id":"c","function":{"name":"f","arguments":"{}"}}"#)
+                .expect("parses");
+        assert_eq!(call.call_type, "function", "a missing type is \"function\"");
+        assert_eq!(
+            serde_json::to_string(&call).expect("serializes"),
+            r#"{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}"#
+        );
+        let tool: Tool =
+            serde_json::from_str(r#"{"type":"web","function":{"name":"f"}}"#).expect("parses");
+        assert_eq!(tool.tool_type, "web");
+        assert_eq!(
+            serde_json::to_string(&tool).expect("serializes"),
+            r#"{"type":"web","function":{"name":"f"}}"#
+        );
+        // The Rust name is not a wire name: it is an unknown key like any other.
+        let delta: ToolCallDelta =
+            serde_json::from_str(r#"{"type":"function","call_type":"x"}"#).expect("parses");
+        assert_eq!(delta.call_type.as_deref(), Some("function"));
+        assert_eq!(delta.extra.get("call_type"), Some(&json!("x")));
+        assert_eq!(
+            serde_json::to_string(&ToolCallDelta::default()).expect("serializes"),
+            r#"{"index":0}"#
+        );
+    }
+
+    #[test]
+    fn a_known_key_twice_is_rejected_and_an_unknown_one_keeps_the_last_value() {
+        assert_eq!(
+            parse_err::<ChatRequest>(r#"{"model":"m","model":"n","messages":[]}"#),
+            "duplicate field `model` at line 1 column 20"
+        );
+        assert_eq!(
+            parse_err::<ToolCall>(r#"{"id":"c","type":"function","type":"x"}"#),
+            "duplicate field `type` at line 1 column 34"
+        );
+        assert_eq!(
+            parse_err::<ChunkChoice>(r#"{"index":0,"index":1}"#),
+            "duplicate field `index` at line 1 column 18"
+        );
+        let req: ChatRequest =
+            serde_json::from_str(r#"{"model":"m","messages":[],"x":1,"x":{"a":1,"a":2}}"#)
+                .expect("parses");
+        assert_eq!(req.extra.get("x"), Some(&json!({"a": 2})));
+    }
+
+    #[test]
+    fn unknown_keys_keep_their_values_as_received() {
+        let wire = r#"{"index":0,"message":{"role":"assistant","content":"hi","refusal":null},"logprobs":null,"finish_reason":"stop","big":18446744073709551615,"neg":-1,"f":0.5,"nested":{"list":[1,"two",null,{}]}}"#;
+        let choice: Choice = serde_json::from_str(wire).expect("parses");
+        assert_eq!(choice.extra.get("logprobs"), Some(&Value::Null));
+        assert_eq!(choice.message.extra.get("refusal"), Some(&Value::Null));
+        assert_eq!(choice.extra.get("big"), Some(&json!(u64::MAX)));
+        // Known fields first, in declaration order, then `extra` (a sorted map).
+        assert_eq!(
+            serde_json::to_string(&choice).expect("serializes"),
+            r#"{"index":0,"message":{"role":"assistant","content":"hi","refusal":null},"finish_reason":"stop","big":18446744073709551615,"f":0.5,"logprobs":null,"neg":-1,"nested":{"list":[1,"two",null,{}]}}"#
+        );
+    }
+
+    #[test]
+    fn wrong_types_give_serde_json_errors() {
+        assert_eq!(
+            parse_err::<ChatRequest>(r#"{"model":"m","messages":[],"max_tokens":"x"}"#),
+            r#"invalid type: string "x", expected u32 at line 1 column 43"#
+        );
+        assert_eq!(
+            parse_err::<ChatRequest>(r#"{"model":"m","messages":[],"n":-1}"#),
+            "invalid value: integer `-1`, expected u32 at line 1 column 33"
+        );
+        assert_eq!(
+            parse_err::<ChatRequest>("[]"),
+            "invalid type: sequence, expected struct ChatRequest at line 1 column 0"
+        );
+        assert_eq!(
+            serde_json::from_value::<Usage>(json!({"prompt_tokens": "1"}))
+                .expect_err("a string")
+                .to_string(),
+            r#"invalid type: string "1", expected u64"#
+        );
+    }
+
+    #[test]
+    fn serde_path_to_error_names_the_field() {
+        let cases = [
+            (
+                path_err::<ChatRequest>(r#"{"model":"m","messages":[{"role":5}]}"#),
+                (
+                    "messages[0].role",
+                    "invalid type: integer `5`, expected a string at line 1 column 34",
+                ),
+            ),
+            (
+                path_err::<ChatRequest>(
+                    r#"{"model":"m","messages":[{"role":"user","content":"x"},{"content":"y"}]}"#,
+                ),
+                ("messages[1]", "missing field `role` at line 1 column 70"),
+            ),
+            (
+                path_err::<ChatRequest>(
+                    r#"{"model":"m","messages":[{"role":"user","content":5}]}"#,
+                ),
+                (
+                    "messages[0].content",
+                    "invalid type: integer `5`, expected a string or an array of content parts at line 1 column 51",
+                ),
+            ),
+            (
+                path_err::<ChatRequest>(
+                    r#"{"model":"m","messages":[],"stream_options":{"include_usage":"yes"}}"#,
+                ),
+                (
+                    "stream_options.include_usage",
+                    r#"invalid type: string "yes", expected a boolean at line 1 column 66"#,
+                ),
+            ),
+            (
+                path_err::<ChatRequest>(
+                    r#"{"model":"m","messages":[],"tools":[{"function":{"name":1}}]}"#,
+                ),
+                (
+                    "tools[0].function.name",
+                    "invalid type: integer `1`, expected a string at line 1 column 57",
+                ),
+            ),
+            (
+                path_err::<ChatRequest>(r#"{"model":"m","model":"n","messages":[]}"#),
+                (".", "duplicate field `model` at line 1 column 20"),
+            ),
+            (
+                path_err::<ChatChunk>(r#"{"choices":[{"delta":{"tool_calls":[{"index":"x"}]}}]}"#),
+                (
+                    "choices[0].delta.tool_calls[0].index",
+                    r#"invalid type: string "x", expected u32 at line 1 column 48"#,
+                ),
+            ),
+        ];
+        for ((path, message), (want_path, want_message)) in cases {
+            assert_eq!((path.as_str(), message.as_str()), (want_path, want_message));
+        }
+    }
+
+    #[test]
+    fn every_kind_of_input_parses_the_same() {
+        let wire = r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":0.5,"x":[1]}"#;
+        let from_slice: ChatRequest = serde_json::from_slice(wire.as_bytes()).expect("parses");
+        let value: Value = serde_json::from_str(wire).expect("parses");
+        // An owned `Value` hands out owned keys, a borrowed one borrowed keys, and a reader
+        // keys that live only for the call.
+        let from_value: ChatRequest = serde_json::from_value(value.clone()).expect("parses");
+        let from_ref = ChatRequest::deserialize(&value).expect("parses");
+        let from_reader: ChatRequest = serde_json::from_reader(wire.as_bytes()).expect("parses");
+        // A key with an escape is read into a buffer too.
+        let escaped: ChatRequest = serde_json::from_str(
+            r#"{"mod\u0065l":"m","messages":[{"role":"user","content":"hi"}],"temperature":0.5,"\u0078":[1]}"#,
+        )
+        .expect("parses");
+        assert_eq!(from_slice.temperature, Some(0.5));
+        assert_eq!(from_slice.extra.get("x"), Some(&json!([1])));
+        for other in [from_value, from_ref, from_reader, escaped] {
+            assert_eq!(other, from_slice);
+        }
+    }
+
+    #[test]
+    fn content_parts_keep_what_they_do_not_model() {
+        let wire = json!([
+            {"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}},
+            {"type": "image_url", "image_url": {"url": "u", "detail": null, "k": 1}, "z": 2},
+            {"type": "image_url", "image_url": "not an object"},
+            "not an object"
+        ]);
+        let content: Content = serde_json::from_value(wire.clone()).expect("parses");
+        let Content::Parts(parts) = &content else {
+            panic!("parts expected: {content:?}");
+        };
+        assert!(
+            matches!(&parts[0], ContentPart::Text(t) if t.text == "a" && !t.extra.contains_key("type"))
+        );
+        let ContentPart::ImageUrl(image) = &parts[1] else {
+            panic!("an image part expected: {:?}", parts[1]);
+        };
+        assert_eq!(image.image_url.detail, None);
+        assert_eq!(image.extra, Map::from_iter([("z".to_owned(), json!(2))]));
+        assert_eq!(parts[2], ContentPart::Other(wire[2].clone()));
+        assert_eq!(parts[3], ContentPart::Other(wire[3].clone()));
+        let mut back = wire;
+        back[1]["image_url"]
+            .as_object_mut()
+            .expect("an object")
+            .remove("detail");
+        assert_eq!(serde_json::to_value(&content).expect("serializes"), back);
     }
 }

@@ -1,16 +1,17 @@
 //! Server-sent events: parsing upstream streams and writing our own.
 //!
-//! Parsing is built on `eventsource-stream`. [`events`] turns a byte stream (a
-//! `reqwest::Response::bytes_stream()`, say) into [`SseEvent`]s; [`openai_chunks`] goes on to
+//! [`events`] turns a byte stream (a response body's chunks) into [`SseEvent`]s, following
+//! the parsing rules of the HTML standard's event streams; [`openai_chunks`] goes on to
 //! turn OpenAI-style events into a [`ChunkStream`] that follows the provider contract (error
 //! events become errors, a missing `[DONE]` becomes a [`ErrorKind::Connection`] error).
 //! [`encode_chunk`] and [`DONE`] write the OpenAI wire format, for servers.
 
 use std::error::Error as StdError;
+use std::pin::Pin;
 use std::string::FromUtf8Error;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use eventsource_stream::{EventStreamError, Eventsource};
 use futures::{Stream, StreamExt};
 use retry_core::ErrorKind;
 use serde_json::Value;
@@ -86,22 +87,182 @@ impl SseError {
 /// The stream ends when the bytes end; an event not terminated by a blank line before that
 /// is dropped, as the SSE specification says. Whether the stream ended *early* is for the
 /// caller to judge from its protocol's terminal event.
+///
+/// Lines end with `\n`, `\r\n` or `\r` (a pair split across two reads is one line end); a
+/// leading byte-order mark is skipped; comments (`:` lines) and unknown fields are ignored;
+/// `data:` lines join with `\n`; the last `id:` carries over to later events, as the
+/// specification's "last event ID" does. A line that is not UTF-8 ends the stream with
+/// [`SseError::Utf8`]; a failure of the byte stream is passed on as [`SseError::Transport`].
 pub fn events<S, B, E>(bytes: S) -> impl Stream<Item = Result<SseEvent, SseError>>
 where
     S: Stream<Item = Result<B, E>>,
     B: AsRef<[u8]>,
     E: StdError + Send + Sync + 'static,
 {
-    bytes.eventsource().map(|item| match item {
-        Ok(event) => Ok(SseEvent {
-            event: Some(event.event).filter(|e| !e.is_empty() && e != "message"),
-            data: event.data,
-            id: Some(event.id).filter(|id| !id.is_empty()),
-        }),
-        Err(EventStreamError::Utf8(e)) => Err(SseError::Utf8(e)),
-        Err(EventStreamError::Parser(e)) => Err(SseError::Parse(e.to_string())),
-        Err(EventStreamError::Transport(e)) => Err(SseError::Transport(Box::new(e))),
-    })
+    Events {
+        bytes: Box::pin(bytes),
+        parser: Parser::default(),
+        ended: false,
+    }
+}
+
+/// The stream [`events`] returns.
+struct Events<S> {
+    bytes: Pin<Box<S>>,
+    parser: Parser,
+    /// The bytes ended, or a line was not UTF-8: nothing more comes.
+    ended: bool,
+}
+
+impl<S, B, E> Stream for Events<S>
+where
+    S: Stream<Item = Result<B, E>>,
+    B: AsRef<[u8]>,
+    E: StdError + Send + Sync + 'static,
+{
+    type Item = Result<SseEvent, SseError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        // `Events` holds nothing pinned in place (the byte stream is boxed).
+        let this = self.get_mut();
+        loop {
+            if this.ended && this.parser.buffer.is_empty() {
+                return Poll::Ready(None);
+            }
+            match this.parser.next_event(this.ended) {
+                Ok(Some(event)) => return Poll::Ready(Some(Ok(event))),
+                Ok(None) if this.ended => {
+                    // What is left is an event without its blank line: dropped.
+                    this.parser.buffer.clear();
+                    return Poll::Ready(None);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    this.ended = true;
+                    this.parser.buffer.clear();
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+            match this.bytes.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => this.parser.push(chunk.as_ref()),
+                Poll::Ready(Some(Err(e))) => {
+                    return Poll::Ready(Some(Err(SseError::Transport(Box::new(e)))));
+                }
+                Poll::Ready(None) => this.ended = true,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// The line-by-line state of an event stream.
+#[derive(Default)]
+struct Parser {
+    /// Bytes received and not yet consumed as whole lines.
+    buffer: Vec<u8>,
+    /// Where the unconsumed part of `buffer` starts.
+    start: usize,
+    /// The first bytes were seen (a byte-order mark is only skipped there).
+    started: bool,
+    builder: Builder,
+}
+
+/// The event being built.
+#[derive(Default)]
+struct Builder {
+    event: Option<String>,
+    data: String,
+    /// The last `id:` seen; it carries over to later events.
+    last_id: Option<String>,
+}
+
+impl Parser {
+    fn push(&mut self, mut bytes: &[u8]) {
+        if !self.started && !bytes.is_empty() {
+            self.started = true;
+            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        }
+        if self.start > 0 {
+            // Drop consumed lines once per read, not once per line.
+            self.buffer.drain(..self.start);
+            self.start = 0;
+        }
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// The next complete event in the buffer, if there is one. `ended`: no more bytes will
+    /// come, so a `\r` at the very end is a line end rather than maybe half of `\r\n`.
+    fn next_event(&mut self, ended: bool) -> Result<Option<SseEvent>, SseError> {
+        loop {
+            let rest = &self.buffer[self.start..];
+            let Some(at) = rest.iter().position(|b| *b == b'\n' || *b == b'\r') else {
+                return Ok(None);
+            };
+            let end_len = match (rest[at], rest.get(at + 1)) {
+                (b'\r', Some(b'\n')) => 2,
+                (b'\r', None) if !ended => return Ok(None),
+                _ => 1,
+            };
+            let line = std::str::from_utf8(&rest[..at]).map_err(|_| not_utf8(&rest[..at]))?;
+            let event = self.builder.line(line);
+            self.start += at + end_len;
+            if self.start == self.buffer.len() {
+                self.buffer.clear();
+                self.start = 0;
+            }
+            if event.is_some() {
+                return Ok(event);
+            }
+        }
+    }
+}
+
+impl Builder {
+    /// Takes one line; a blank line dispatches the event built so far, if it has data.
+    fn line(&mut self, line: &str) -> Option<SseEvent> {
+        if line.is_empty() {
+            let name = self.event.take();
+            if self.data.is_empty() {
+                return None;
+            }
+            let mut data = std::mem::take(&mut self.data);
+            if data.ends_with('\n') {
+                data.pop();
+            }
+            return Some(SseEvent {
+                event: name.filter(|e| !e.is_empty() && e != "message"),
+                data,
+                id: self.last_id.clone(),
+            });
+        }
+        if line.starts_with(':') {
+            return None;
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+            None => (line, ""),
+        };
+        match field {
+            "data" => {
+                self.data.push_str(value);
+                self.data.push('\n');
+            }
+            "event" => self.event = Some(value.to_owned()),
+            "id" if !value.contains('\0') => {
+                self.last_id = Some(value.to_owned()).filter(|id| !id.is_empty());
+            }
+            _ => {}
+        }
+        None
+    }
+}
+
+/// The error for a line that is not UTF-8 (with the standard library's detail).
+fn not_utf8(line: &[u8]) -> SseError {
+    String::from_utf8(line.to_vec()).err().map_or_else(
+        || SseError::Parse("a line is not UTF-8".to_owned()),
+        SseError::Utf8,
+    )
 }
 
 /// Turns OpenAI-style chat completion events into a [`ChunkStream`] that keeps the
@@ -237,6 +398,83 @@ mod tests {
         assert_eq!(events[0].data, "{\"a\":1}");
         assert_eq!(events[1], SseEvent::new("x\ny"));
         assert_eq!(events[2].id.as_deref(), Some("7"));
+    }
+
+    fn all_events(parts: &[&'static str]) -> Vec<Result<SseEvent, SseError>> {
+        block_on(events(bytes_of(parts)).collect())
+    }
+
+    fn data_of(items: &[Result<SseEvent, SseError>]) -> Vec<&str> {
+        items
+            .iter()
+            .filter_map(|i| i.as_ref().ok().map(|e| e.data.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn every_line_ending_counts_even_split_across_reads() {
+        // `\r\n` split between reads is one line end, not an empty line after a `\r`.
+        let items = all_events(&["data: a\r", "\n\r\n", "data: b\r\rdata: c\n\n"]);
+        assert_eq!(data_of(&items), ["a", "b", "c"]);
+        // A `\r` at the very end of the bytes ends its line.
+        let items = all_events(&["data: d\r\r"]);
+        assert_eq!(data_of(&items), ["d"]);
+    }
+
+    #[test]
+    fn fields_comments_and_the_byte_order_mark() {
+        let items = all_events(&[
+            "\u{feff}: a comment\n",
+            "data\ndata:  two spaces\ndata:no space\nunknown: x\nretry: 10\n\n",
+            "event: message\ndata: default type\n\n",
+            "event: custom\n\n",
+            "data: after a dataless event\n\n",
+        ]);
+        assert_eq!(
+            data_of(&items),
+            [
+                "\n two spaces\nno space",
+                "default type",
+                "after a dataless event"
+            ]
+        );
+        let events: Vec<&SseEvent> = items.iter().filter_map(|i| i.as_ref().ok()).collect();
+        assert_eq!(events[1].event, None, "`message` is the default type");
+        assert_eq!(
+            events[2].event, None,
+            "a dataless event's type does not leak"
+        );
+    }
+
+    #[test]
+    fn the_last_id_carries_over_and_an_unfinished_event_is_dropped() {
+        let items = all_events(&["id: 1\ndata: a\n\ndata: b\n\nid\ndata: c\n\ndata: cut"]);
+        let ids: Vec<Option<&str>> = items
+            .iter()
+            .filter_map(|i| i.as_ref().ok().map(|e| e.id.as_deref()))
+            .collect();
+        assert_eq!(ids, [Some("1"), Some("1"), None]);
+        assert_eq!(data_of(&items), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_end_the_stream_with_an_error() {
+        let parts: Vec<Result<Bytes, Io>> = vec![
+            Ok(Bytes::from_static(b"data: ok\n\ndata: \xff\xfe\n\n")),
+            Ok(Bytes::from_static(b"data: never\n\n")),
+        ];
+        let items: Vec<_> = block_on(events(stream::iter(parts)).collect());
+        assert_eq!(data_of(&items), ["ok"]);
+        assert_eq!(items.len(), 2);
+        let err = items.into_iter().find_map(Result::err);
+        assert!(matches!(err, Some(SseError::Utf8(_))), "{err:?}");
+        // A character split across reads is fine: lines are decoded whole.
+        let parts: Vec<Result<Bytes, Io>> = vec![
+            Ok(Bytes::from_static(b"data: caf\xc3")),
+            Ok(Bytes::from_static(b"\xa9\n\n")),
+        ];
+        let items: Vec<_> = block_on(events(stream::iter(parts)).collect());
+        assert_eq!(data_of(&items), ["caf\u{e9}"]);
     }
 
     #[test]

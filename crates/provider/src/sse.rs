@@ -195,7 +195,7 @@ impl Parser {
     fn next_event(&mut self, ended: bool) -> Result<Option<SseEvent>, SseError> {
         loop {
             let rest = &self.buffer[self.start..];
-            let Some(at) = rest.iter().position(|b| *b == b'\n' || *b == b'\r') else {
+            let Some(at) = memchr::memchr2(b'\n', b'\r', rest) else {
                 return Ok(None);
             };
             let end_len = match (rest[at], rest.get(at + 1)) {

@@ -55,6 +55,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
                     "clippy",
                     "--workspace",
                     "--all-targets",
+                    // A stale Cargo.lock fails here instead of being rewritten behind CI's back.
+                    "--locked",
                     "--",
                     "-D",
                     "warnings",
@@ -75,7 +77,13 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         },
     )?;
     steps.run("test", None, || {
-        run_cmd(env.apply(cargo().args(["test", "--workspace"]).current_dir(&root)))
+        run_cmd(
+            env.apply(
+                cargo()
+                    .args(["test", "--workspace", "--locked"])
+                    .current_dir(&root),
+            ),
+        )
     })?;
 
     let template_manifest = root.join(PROVIDER_TEMPLATE).join("Cargo.toml");
@@ -96,9 +104,20 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             Some("run `cargo fmt` in examples/provider-template if only formatting failed"),
             || {
                 run_cmd(template(&["fmt"]).args(["--", "--check"]))?;
-                run_cmd(template(&["clippy", "--all-targets"]).args(["--", "-D", "warnings"]))?;
-                run_cmd(env.apply(&mut template(&["test"])))?;
-                run_cmd(&mut template(&["run", "--quiet", "--example", "router"]))
+                // `--locked`: the template's own Cargo.lock is committed too, and must follow
+                // the workspace crates it depends on by path.
+                run_cmd(
+                    template(&["clippy", "--all-targets", "--locked"])
+                        .args(["--", "-D", "warnings"]),
+                )?;
+                run_cmd(env.apply(&mut template(&["test", "--locked"])))?;
+                run_cmd(&mut template(&[
+                    "run",
+                    "--quiet",
+                    "--locked",
+                    "--example",
+                    "router",
+                ]))
             },
         )?;
     } else {

@@ -75,7 +75,7 @@ pub(crate) async fn send(
 ) -> Result<Answer, ProviderError> {
     match &client.inner {
         Inner::Direct(hyper) => {
-            let deadline = time_left.map(|left| Instant::now() + left);
+            let limit_end = time_left.map(|left| (left, Instant::now() + left));
             let mut request = http::Request::post(target.uri.clone())
                 .body(Full::new(Bytes::from(body)))
                 .map_err(|e| {
@@ -95,10 +95,10 @@ pub(crate) async fn send(
                     .insert(USER_AGENT, USER_AGENT_VALUE.clone());
             }
             let sending = hyper.request(request);
-            let response = match deadline {
-                Some(end) => match tokio::time::timeout_at(end, sending).await {
+            let response = match limit_end {
+                Some((left, end)) => match tokio::time::timeout_at(end, sending).await {
                     Ok(result) => result,
-                    Err(_) => return Err(timed_out(provider, &target.url, time_left, limit)),
+                    Err(_) => return Err(timed_out(provider, &target.url, left, limit)),
                 },
                 None => sending.await,
             }
@@ -106,7 +106,9 @@ pub(crate) async fn send(
             let (parts, body) = response.into_parts();
             let answer = Answer::Direct {
                 body,
-                deadline: deadline.filter(|_| limit == Limit::WholeCall),
+                deadline: limit_end
+                    .map(|(_, end)| end)
+                    .filter(|_| limit == Limit::WholeCall),
             };
             if parts.status.is_success() {
                 Ok(answer)
@@ -151,21 +153,21 @@ async fn send_reqwest(
     }
 }
 
-/// The error of an attempt whose time ran out.
-fn timed_out(
-    provider: &'static str,
-    url: &Url,
-    time_left: Option<Duration>,
-    limit: Limit,
-) -> ProviderError {
-    match (limit, time_left) {
-        (Limit::UntilHeaders, Some(left)) => no_headers_in_time(provider, left),
-        _ => ProviderError::new(
-            ErrorKind::Timeout,
-            provider,
-            format!("{} did not answer within the attempt timeout", host_of(url)),
-        ),
+/// The error of an attempt whose time (`left` when it started) ran out.
+fn timed_out(provider: &'static str, url: &Url, left: Duration, limit: Limit) -> ProviderError {
+    match limit {
+        Limit::UntilHeaders => no_headers_in_time(provider, left),
+        Limit::WholeCall => no_answer_in_time(provider, url),
     }
+}
+
+/// The error of a whole call that did not finish within the attempt's limit.
+fn no_answer_in_time(provider: &'static str, url: &Url) -> ProviderError {
+    ProviderError::new(
+        ErrorKind::Timeout,
+        provider,
+        format!("{} did not answer within the attempt timeout", host_of(url)),
+    )
 }
 
 fn no_headers_in_time(provider: &'static str, left: Duration) -> ProviderError {
@@ -274,11 +276,7 @@ pub(crate) async fn read_body(
 
 fn body_failure(provider: &'static str, url: &Url, failure: BodyFailure) -> ProviderError {
     match failure {
-        BodyFailure::TimedOut => ProviderError::new(
-            ErrorKind::Timeout,
-            provider,
-            format!("{} did not answer within the attempt timeout", host_of(url)),
-        ),
+        BodyFailure::TimedOut => no_answer_in_time(provider, url),
         BodyFailure::Hyper(e) => ProviderError::new(
             ErrorKind::Connection,
             provider,

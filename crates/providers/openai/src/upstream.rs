@@ -17,7 +17,7 @@ use crate::builder::{AzureBuilder, OpenAiBuilder};
 use crate::chat::{self, Mode};
 use crate::http::HttpClient;
 use crate::stream;
-use crate::transport::{self, Limit, Target};
+use crate::transport::{self, Answer, Limit, Target};
 
 /// A provider for OpenAI's chat completions and embeddings API, and for any server that
 /// speaks it (vLLM, Ollama, LM Studio, llama.cpp, TGI, LiteLLM, ...).
@@ -79,7 +79,7 @@ impl Auth {
     /// once per provider, not per request. The key was checked to be a valid header value
     /// when the provider was built.
     pub(crate) fn header(&self) -> Option<(http::HeaderName, HeaderValue)> {
-        let (name, value) = match self {
+        let (name, mut value) = match self {
             Auth::None => return None,
             Auth::Bearer(token) => (
                 AUTHORIZATION,
@@ -90,7 +90,6 @@ impl Auth {
                 HeaderValue::from_str(key.expose_secret()).ok()?,
             ),
         };
-        let mut value = value;
         value.set_sensitive(true);
         Some((name, value))
     }
@@ -137,27 +136,50 @@ impl Core {
         headers
     }
 
+    /// Sends one request to `target` and waits for a `2xx` answer's headers.
+    async fn send(
+        &self,
+        target: &Target,
+        body: Vec<u8>,
+        ctx: &CallContext,
+        accept: &'static str,
+        limit: Limit,
+    ) -> Result<Answer, ProviderError> {
+        let headers = self.headers(ctx, accept);
+        transport::send(
+            self.name,
+            &self.client,
+            target,
+            headers,
+            body,
+            ctx.time_left(),
+            limit,
+        )
+        .await
+    }
+
+    /// A plain JSON call: the whole answer body, within the attempt's limit.
+    async fn call_json(
+        &self,
+        target: &Target,
+        body: Vec<u8>,
+        ctx: &CallContext,
+    ) -> Result<bytes::Bytes, ProviderError> {
+        let answer = self
+            .send(target, body, ctx, "application/json", Limit::WholeCall)
+            .await?;
+        transport::read_body(self.name, target, answer).await
+    }
+
     async fn chat(
         &self,
         req: &ChatRequest,
         ctx: &CallContext,
     ) -> Result<ChatResponse, ProviderError> {
         let started = Instant::now();
-        let body = chat::request_body(self.name, &self.model, req, Mode::Plain)?;
-        let target = &self.endpoints.chat;
-        let headers = self.headers(ctx, "application/json");
         let result = async {
-            let answer = transport::send(
-                self.name,
-                &self.client,
-                target,
-                headers,
-                body,
-                ctx.time_left(),
-                Limit::WholeCall,
-            )
-            .await?;
-            let bytes = transport::read_body(self.name, target, answer).await?;
+            let body = chat::request_body(self.name, &self.model, req, Mode::Plain)?;
+            let bytes = self.call_json(&self.endpoints.chat, body, ctx).await?;
             chat::parse_response(self.name, &bytes)
         }
         .await;
@@ -171,19 +193,15 @@ impl Core {
         ctx: &CallContext,
     ) -> Result<ChunkStream, ProviderError> {
         let started = Instant::now();
-        let body = chat::request_body(self.name, &self.model, req, Mode::Stream)?;
-        let headers = self.headers(ctx, "text/event-stream");
-        let result = transport::send(
-            self.name,
-            &self.client,
-            &self.endpoints.chat,
-            headers,
-            body,
-            ctx.time_left(),
-            Limit::UntilHeaders,
-        )
-        .await
-        .map(|answer| stream::chunks(self.name, answer, req.wants_stream_usage()));
+        let result = async {
+            let body = chat::request_body(self.name, &self.model, req, Mode::Stream)?;
+            let target = &self.endpoints.chat;
+            let answer = self
+                .send(target, body, ctx, "text/event-stream", Limit::UntilHeaders)
+                .await?;
+            Ok(stream::chunks(self.name, answer, req.wants_stream_usage()))
+        }
+        .await;
         self.trace("chat_stream", ctx, started, result.as_ref().err());
         result
     }
@@ -194,21 +212,11 @@ impl Core {
         ctx: &CallContext,
     ) -> Result<EmbeddingsResponse, ProviderError> {
         let started = Instant::now();
-        let body = chat::embeddings_body(self.name, &self.model, req)?;
-        let target = &self.endpoints.embeddings;
-        let headers = self.headers(ctx, "application/json");
         let result = async {
-            let answer = transport::send(
-                self.name,
-                &self.client,
-                target,
-                headers,
-                body,
-                ctx.time_left(),
-                Limit::WholeCall,
-            )
-            .await?;
-            let bytes = transport::read_body(self.name, target, answer).await?;
+            let body = chat::embeddings_body(self.name, &self.model, req)?;
+            let bytes = self
+                .call_json(&self.endpoints.embeddings, body, ctx)
+                .await?;
             chat::parse_embeddings(self.name, &bytes)
         }
         .await;

@@ -6,20 +6,55 @@ use std::time::{Duration, Instant};
 use mock_upstream::{Behaviour, WILDCARD};
 use provider::{CallContext, ErrorKind, Provider};
 use serde_json::Value;
-use switchyard_openai::OpenAiProvider;
+use switchyard_openai::{HttpClient, OpenAiProvider};
 
 use crate::support::{self, KEY, ctx, drain, request};
 
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+/// A provider on `base`, through `client` when given (else its own default client).
+fn provider_on(base: String, client: Option<&HttpClient>) -> OpenAiProvider {
+    let builder = OpenAiProvider::builder("gpt-4o")
+        .api_key(KEY)
+        .api_base(base);
+    match client {
+        Some(client) => builder.client(client.clone()),
+        None => builder,
+    }
+    .build()
+    .expect("builds")
+}
+
+/// Plain and streamed calls to a hanging upstream end in a timeout, well within 3 s.
+async fn assert_hang_times_out(provider: &OpenAiProvider) {
+    let limited = CallContext::new("r").with_attempt_timeout(Duration::from_millis(200));
+    let started = Instant::now();
+    let e = provider
+        .chat(&request(), &limited)
+        .await
+        .expect_err("times out");
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    let e = provider
+        .chat_stream(&request(), &limited)
+        .await
+        .err()
+        .expect("times out");
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn connection_refused_is_a_connection_error_naming_the_host() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    drop(listener);
-    let provider = OpenAiProvider::builder("gpt-4o")
-        .api_key(KEY)
-        .api_base(format!("http://127.0.0.1:{port}/v1"))
-        .build()
-        .expect("builds");
+    let port = closed_port();
+    let provider = provider_on(format!("http://127.0.0.1:{port}/v1"), None);
     let e = provider
         .chat(&request(), &ctx())
         .await
@@ -50,24 +85,7 @@ async fn a_hanging_upstream_times_out_within_the_attempt_limit() {
     let upstream = support::mock().await;
     let provider = support::openai(&upstream, "gpt-4o");
     upstream.always(WILDCARD, Behaviour::Hang);
-    let limited = CallContext::new("r").with_attempt_timeout(Duration::from_millis(200));
-    let started = Instant::now();
-    let e = provider
-        .chat(&request(), &limited)
-        .await
-        .expect_err("times out");
-    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
-    let e = provider
-        .chat_stream(&request(), &limited)
-        .await
-        .err()
-        .expect("times out");
-    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_hang_times_out(&provider).await;
 }
 
 #[tokio::test]
@@ -217,19 +235,11 @@ async fn providers_can_share_one_client_and_pool() {
 /// and streamed answers come through.
 #[tokio::test]
 async fn a_reqwest_client_handed_in_behaves_the_same() {
-    let reqwest = switchyard_openai::default_client().expect("client");
-    let build = |base: String| {
-        OpenAiProvider::builder("gpt-4o")
-            .api_key(KEY)
-            .api_base(base)
-            .client(reqwest.clone())
-            .build()
-            .expect("builds")
-    };
+    let reqwest = HttpClient::from(switchyard_openai::default_client().expect("client"));
+    assert!(reqwest.is_reqwest());
+    let build = |base: String| provider_on(base, Some(&reqwest));
 
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    drop(listener);
+    let port = closed_port();
     let refused = build(format!("http://127.0.0.1:{port}/v1"));
     let e = refused.chat(&request(), &ctx()).await.expect_err("refused");
     assert_eq!(e.kind(), ErrorKind::Connection, "{e}");
@@ -268,18 +278,7 @@ async fn a_reqwest_client_handed_in_behaves_the_same() {
     assert_eq!(e.kind(), ErrorKind::Connection, "{e}");
 
     upstream.always(WILDCARD, Behaviour::Hang);
-    let limited = CallContext::new("r").with_attempt_timeout(Duration::from_millis(200));
-    let e = provider
-        .chat(&request(), &limited)
-        .await
-        .expect_err("hangs");
-    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
-    let e = provider
-        .chat_stream(&request(), &limited)
-        .await
-        .err()
-        .expect("hangs");
-    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert_hang_times_out(&provider).await;
 }
 
 /// On the direct client a plain call's limit covers the body too: headers that come at once

@@ -213,66 +213,44 @@ async fn a_hint_above_max_retry_after_is_not_slept_on() {
 
 #[tokio::test(start_paused = true)]
 async fn a_hint_above_max_retry_after_cools_the_deployment_and_moves_on() {
-    let a = build_rate_limited();
-    let h = healthy("h");
-    let router = Router::builder()
-        .deployment(dep("g", "a", &a))
-        .deployment(dep("fb", "h", &h))
-        .fallbacks("g", ["fb"])
-        .seed(1)
-        .build()
-        .expect("valid router");
-    let start = Instant::now();
-    let ok = router
-        .chat(&req("g"), &RequestOptions::new())
-        .await
-        .expect("the fallback answers");
-    assert_eq!(start.elapsed(), Duration::ZERO, "no sleep on a 120 s hint");
-    assert_eq!(ok.report.final_group.as_deref(), Some("fb"));
-    // Cooled for the hinted time.
-    crate::support::assert_cooling(&router, "a", secs(120));
-    // The next request does not knock on the rate-limited deployment again.
-    let ok = router
-        .chat(&req("g"), &RequestOptions::new())
-        .await
-        .expect("the fallback answers");
-    assert_eq!(ok.report.final_group.as_deref(), Some("fb"));
-    assert_eq!(a.calls(), 1);
-
-    fn build_rate_limited() -> mock::MockProvider {
-        crate::support::build(
-            crate::support::mock("a").always(fail(ErrorKind::RateLimit).retry_after(secs(120))),
-        )
-    }
-}
-
-#[tokio::test(start_paused = true)]
-async fn an_overloaded_deployment_with_a_long_hint_cools_at_once() {
-    // A 503 only counts toward allowed_fails, but a 10-minute Retry-After is the upstream
-    // saying it is not ready: the first one cools it, so later requests go elsewhere at once.
-    let a = crate::support::build(
-        crate::support::mock("a")
-            .always(fail(ErrorKind::ServiceUnavailable).retry_after(secs(600))),
-    );
-    let h = healthy("h");
-    let router = Router::builder()
-        .deployment(dep("g", "a", &a))
-        .deployment(dep("fb", "h", &h))
-        .fallbacks("g", ["fb"])
-        .seed(1)
-        .build()
-        .expect("valid router");
-    let start = Instant::now();
-    for _ in 0..2 {
+    // A 429 and a 503 alike: a 503 alone only counts toward allowed_fails, but a Retry-After
+    // longer than we sleep on is the upstream saying it is not ready, so the first one cools it
+    // and later requests go elsewhere at once.
+    for (kind, hint) in [
+        (ErrorKind::RateLimit, secs(120)),
+        (ErrorKind::ServiceUnavailable, secs(600)),
+    ] {
+        let a =
+            crate::support::build(crate::support::mock("a").always(fail(kind).retry_after(hint)));
+        let h = healthy("h");
+        let router = Router::builder()
+            .deployment(dep("g", "a", &a))
+            .deployment(dep("fb", "h", &h))
+            .fallbacks("g", ["fb"])
+            .seed(1)
+            .build()
+            .expect("valid router");
+        let start = Instant::now();
         let ok = router
             .chat(&req("g"), &RequestOptions::new())
             .await
             .expect("the fallback answers");
-        assert_eq!(ok.report.final_group.as_deref(), Some("fb"));
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "{kind:?}: no sleep on the hint"
+        );
+        assert_eq!(ok.report.final_group.as_deref(), Some("fb"), "{kind:?}");
+        // Cooled for the hinted time.
+        crate::support::assert_cooling(&router, "a", hint);
+        // The next request does not knock on the deployment again.
+        let ok = router
+            .chat(&req("g"), &RequestOptions::new())
+            .await
+            .expect("the fallback answers");
+        assert_eq!(ok.report.final_group.as_deref(), Some("fb"), "{kind:?}");
+        assert_eq!(a.calls(), 1, "{kind:?}");
     }
-    assert_eq!(start.elapsed(), Duration::ZERO, "no sleep on a 600 s hint");
-    assert_eq!(a.calls(), 1, "the second request did not knock on it");
-    crate::support::assert_cooling(&router, "a", secs(600));
 }
 
 #[tokio::test(start_paused = true)]

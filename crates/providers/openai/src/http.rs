@@ -12,7 +12,14 @@
 //! (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, in either case), [`HttpClient::new`] builds a
 //! reqwest client itself, which honours them and `NO_PROXY`.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -45,10 +52,37 @@ pub struct HttpClient {
 
 #[derive(Clone)]
 pub(crate) enum Inner {
-    /// hyper's client, straight (boxed: it is large, and cloned once per provider).
-    Direct(Box<Direct>),
+    /// hyper's client, straight: one pool per thread.
+    Direct(Arc<PerThread>),
     /// A reqwest client: handed in, or built because the environment names a proxy.
     Reqwest(reqwest::Client),
+}
+
+/// hyper's pooled client, one per CPU, each used by the threads given its slot.
+///
+/// A connection's task runs on the runtime of the thread that opened it. With one pool per
+/// thread, a thread that runs a current-thread runtime (the proxy's workers) only ever sends
+/// over connections whose task it runs itself: no request waits for another thread to wake.
+/// Threads get slots in the order they first send, round robin, so N worker threads that are
+/// the only senders get N different pools.
+pub(crate) struct PerThread {
+    pools: Box<[Direct]>,
+}
+
+/// The next slot to give a thread.
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's slot, taken on its first request.
+    static SLOT: usize = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
+}
+
+impl PerThread {
+    /// The pool of the calling thread.
+    pub(crate) fn here(&self) -> &Direct {
+        let slot = SLOT.with(|slot| *slot);
+        &self.pools[slot % self.pools.len()]
+    }
 }
 
 /// The environment variables that name an outbound proxy, as reqwest reads them.
@@ -95,16 +129,21 @@ impl HttpClient {
             .enable_http1()
             .enable_http2()
             .wrap_connector(tcp);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(DEFAULT_POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(DEFAULT_POOL_MAX_IDLE_PER_HOST)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .http2_keep_alive_timeout(Duration::from_secs(10))
-            .build(https);
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let pools = (0..threads)
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(DEFAULT_POOL_IDLE_TIMEOUT)
+                    .pool_max_idle_per_host(DEFAULT_POOL_MAX_IDLE_PER_HOST)
+                    .pool_timer(TokioTimer::new())
+                    .timer(TokioTimer::new())
+                    .http2_keep_alive_interval(Duration::from_secs(30))
+                    .http2_keep_alive_timeout(Duration::from_secs(10))
+                    .build(https.clone())
+            })
+            .collect();
         Ok(HttpClient {
-            inner: Inner::Direct(Box::new(client)),
+            inner: Inner::Direct(Arc::new(PerThread { pools })),
         })
     }
 

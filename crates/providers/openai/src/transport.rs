@@ -74,7 +74,8 @@ pub(crate) async fn send(
     limit: Limit,
 ) -> Result<Answer, ProviderError> {
     match &client.inner {
-        Inner::Direct(hyper) => {
+        Inner::Direct(pools) => {
+            let hyper = pools.here();
             let limit_end = time_left.map(|left| (left, Instant::now() + left));
             let mut request = http::Request::post(target.uri.clone())
                 .body(Full::new(Bytes::from(body)))

@@ -2,6 +2,7 @@
 
 use std::{
     net::{IpAddr, SocketAddr},
+    num::NonZeroUsize,
     path::{Path, PathBuf},
 };
 
@@ -60,11 +61,15 @@ pub(crate) fn serve(
             cfg.warnings.join("; ")
         );
     }
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = cfg.server.worker_threads {
-        runtime.worker_threads(n);
-    }
-    let runtime = runtime
+    // Requests are served by worker threads with runtimes of their own (`serve_on_workers`);
+    // this one accepts connections and runs the gateway's background work.
+    let workers = cfg
+        .server
+        .worker_threads
+        .and_then(NonZeroUsize::new)
+        .or_else(|| std::thread::available_parallelism().ok())
+        .unwrap_or(NonZeroUsize::MIN);
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
@@ -109,7 +114,7 @@ pub(crate) fn serve(
                 "demo mode (no --config): in-process mock deployments, no API key needed. Try:\n  curl http://{local}/v1/chat/completions -H 'content-type: application/json' -d '{{\"model\":\"{model}\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}' -i\n  or any OpenAI SDK with base_url=http://{local}/v1 ; watch the x-switchyard-* headers and http://{local}/metrics"
             );
         }
-        let served = http::serve(listener, state, http::shutdown_signal()).await.context("the server failed");
+        let served = http::serve_on_workers(listener, state, workers, http::shutdown_signal()).await.context("the server failed");
         background.shutdown().await;
         served?;
         tracing::info!("stopped");

@@ -6,6 +6,9 @@ pub mod handlers;
 pub mod headers;
 pub mod metrics;
 pub mod request;
+mod serve;
+
+pub use serve::serve_on_workers;
 
 use std::{
     future::Future,
@@ -72,7 +75,8 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .with_state(state)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+/// Serves `app` on `listener` on the caller's runtime until `shutdown` resolves, then lets
+/// in-flight requests finish. The `switchyard` binary uses [`serve_on_workers`] instead.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,

@@ -107,10 +107,10 @@ pub use context::CallContext;
 pub use error::{ProviderError, header_pairs};
 pub use provider::{BoxFuture, ChunkStream, Provider};
 pub use types::{
-    ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Content, ContentPart, Delta,
-    EmbeddingsRequest, EmbeddingsResponse, FinishReason, FunctionCall, FunctionCallDelta,
-    FunctionDef, ImageUrl, ImageUrlPart, Message, Role, Stop, StreamOptions, TextPart, Tool,
-    ToolCall, ToolCallDelta, Usage,
+    ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, CompletionTokensDetails, Content,
+    ContentPart, Delta, EmbeddingsRequest, EmbeddingsResponse, FinishReason, FunctionCall,
+    FunctionCallDelta, FunctionDef, ImageUrl, ImageUrlPart, Message, PromptTokensDetails, Role,
+    Stop, StreamOptions, TextPart, Tool, ToolCall, ToolCallDelta, Usage,
 };
 pub use upstream::{UpstreamChatBody, UpstreamEmbeddingsBody};
 

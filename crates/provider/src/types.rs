@@ -774,7 +774,59 @@ wire_struct! {
         pub completion_tokens: u64,
         /// Their sum, as the upstream reported it.
         pub total_tokens: u64,
-        /// Fields not modelled above (`prompt_tokens_details`, ...).
+        /// What the prompt tokens were made of (cached, audio), when the upstream said.
+        #[wire(skip_none)]
+        pub prompt_tokens_details: Option<PromptTokensDetails>,
+        /// What the generated tokens were made of (reasoning, audio, predictions), when the
+        /// upstream said.
+        #[wire(skip_none)]
+        pub completion_tokens_details: Option<CompletionTokensDetails>,
+        /// Fields not modelled above.
+        pub extra: Extra,
+    }
+}
+
+wire_struct! {
+    /// What the prompt tokens of a [`Usage`] were made of.
+    ///
+    /// Each count is kept as the upstream sent it: absent stays absent, `0` stays `0`.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    #[wire(default)]
+    #[non_exhaustive]
+    pub struct PromptTokensDetails {
+        /// Prompt tokens read from the upstream's prompt cache (they are part of
+        /// `prompt_tokens`).
+        #[wire(skip_none)]
+        pub cached_tokens: Option<u64>,
+        /// Audio input tokens.
+        #[wire(skip_none)]
+        pub audio_tokens: Option<u64>,
+        /// Fields not modelled above.
+        pub extra: Extra,
+    }
+}
+
+wire_struct! {
+    /// What the generated tokens of a [`Usage`] were made of.
+    ///
+    /// Each count is kept as the upstream sent it: absent stays absent, `0` stays `0`.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    #[wire(default)]
+    #[non_exhaustive]
+    pub struct CompletionTokensDetails {
+        /// Tokens the model spent reasoning (part of `completion_tokens`, not in the answer).
+        #[wire(skip_none)]
+        pub reasoning_tokens: Option<u64>,
+        /// Audio output tokens.
+        #[wire(skip_none)]
+        pub audio_tokens: Option<u64>,
+        /// Tokens of a predicted output that appeared in the answer.
+        #[wire(skip_none)]
+        pub accepted_prediction_tokens: Option<u64>,
+        /// Tokens of a predicted output that did not (still billed).
+        #[wire(skip_none)]
+        pub rejected_prediction_tokens: Option<u64>,
+        /// Fields not modelled above.
         pub extra: Extra,
     }
 }
@@ -786,6 +838,8 @@ impl Usage {
             prompt_tokens,
             completion_tokens,
             total_tokens: prompt_tokens.saturating_add(completion_tokens),
+            prompt_tokens_details: None,
+            completion_tokens_details: None,
             extra: Extra::new(),
         }
     }
@@ -1247,6 +1301,51 @@ mod tests {
         assert_eq!(resp.choices[0].finish_reason, Some(FinishReason::Stop));
         assert_eq!(resp.choices[0].logprobs(), None);
         assert_eq!(resp.usage.as_ref().map(|u| u.total_tokens), Some(11));
+    }
+
+    #[test]
+    fn usage_details_are_typed_and_round_trip_with_unknown_counts() {
+        let wire = json!({
+            "prompt_tokens": 2000, "completion_tokens": 300, "total_tokens": 2300,
+            "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0, "image_tokens": 7},
+            "completion_tokens_details": {"reasoning_tokens": 256, "audio_tokens": 0,
+                                          "accepted_prediction_tokens": 0,
+                                          "rejected_prediction_tokens": 0},
+            "cost": 0.0042
+        });
+        let (usage, back): (Usage, _) = round_trip(&wire);
+        assert_eq!(back, wire);
+        let prompt = usage.prompt_tokens_details.expect("prompt details");
+        assert_eq!(
+            (prompt.cached_tokens, prompt.audio_tokens),
+            (Some(1920), Some(0))
+        );
+        assert_eq!(prompt.extra["image_tokens"], 7);
+        let completion = usage.completion_tokens_details.expect("completion details");
+        assert_eq!(completion.reasoning_tokens, Some(256));
+        assert_eq!(completion.rejected_prediction_tokens, Some(0));
+        assert_eq!(usage.extra["cost"], 0.0042);
+
+        // Absent counts stay absent; a `null` breakdown (vLLM sends one) reads as none.
+        let (usage, back): (Usage, _) = round_trip(&json!({
+            "prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2,
+            "prompt_tokens_details": {"cached_tokens": 1}, "completion_tokens_details": null
+        }));
+        assert_eq!(usage.completion_tokens_details, None);
+        assert_eq!(
+            back,
+            json!({"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2,
+                   "prompt_tokens_details": {"cached_tokens": 1}})
+        );
+
+        // A count that is not a whole number is an error that names it.
+        let bad = json!({"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2,
+                         "prompt_tokens_details": {"cached_tokens": "many"}});
+        let err = serde_path_to_error::deserialize::<_, Usage>(bad).expect_err("a string count");
+        assert_eq!(
+            err.path().to_string(),
+            "prompt_tokens_details.cached_tokens"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use provider::{
     ChatRequest, ChatResponse, Choice, Content, ContentPart, ErrorKind, FinishReason, ImageUrlPart,
-    Message, ProviderError, Role, ToolCall, Usage,
+    Message, PromptTokensDetails, ProviderError, Role, ToolCall, Usage,
 };
 use serde_json::{Map, Value, json};
 
@@ -433,10 +433,9 @@ pub(crate) fn usage(raw: &Value) -> Usage {
         .saturating_add(cache_read)
         .saturating_add(cache_creation);
     let mut usage = Usage::new(prompt, count("output_tokens"));
-    usage.extra.insert(
-        "prompt_tokens_details".to_owned(),
-        json!({"cached_tokens": cache_read}),
-    );
+    let mut details = PromptTokensDetails::default();
+    details.cached_tokens = Some(cache_read);
+    usage.prompt_tokens_details = Some(details);
     for key in ["cache_read_input_tokens", "cache_creation_input_tokens"] {
         if let Some(value) = raw.get(key).filter(|v| v.is_number()) {
             usage.extra.insert(key.to_owned(), value.clone());
@@ -587,7 +586,8 @@ mod tests {
             (u.prompt_tokens, u.completion_tokens, u.total_tokens),
             (115, 7, 122)
         );
-        assert_eq!(u.extra["prompt_tokens_details"]["cached_tokens"], 100);
+        let cached = u.prompt_tokens_details.and_then(|d| d.cached_tokens);
+        assert_eq!(cached, Some(100));
     }
 
     #[test]

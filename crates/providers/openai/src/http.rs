@@ -31,6 +31,7 @@ use crate::BuildError;
 use crate::client::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_POOL_MAX_IDLE_PER_HOST,
 };
+use crate::pool::PlainPool;
 
 /// hyper's pooled client over TCP, with TLS (rustls, the Mozilla roots) for `https`.
 pub(crate) type Direct = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -58,15 +59,23 @@ pub(crate) enum Inner {
     Reqwest(reqwest::Client),
 }
 
-/// hyper's pooled client, one per CPU, each used by the threads given its slot.
+/// The direct client's pools, one slot per CPU, each used by the threads given that slot.
 ///
 /// A connection's task runs on the runtime of the thread that opened it. With one pool per
 /// thread, a thread that runs a current-thread runtime (the proxy's workers) only ever sends
 /// over connections whose task it runs itself: no request waits for another thread to wake.
 /// Threads get slots in the order they first send, round robin, so N worker threads that are
-/// the only senders get N different pools.
+/// the only senders get N different slots.
 pub(crate) struct PerThread {
-    pools: Box<[Direct]>,
+    slots: Box<[Slot]>,
+}
+
+/// The pools of one slot.
+pub(crate) struct Slot {
+    /// hyper-util's client: `https` (TLS, HTTP/2 by ALPN), and `http` when `plain` is off.
+    pub(crate) tls: Direct,
+    /// Plain-HTTP/1.1 connections for `http` targets.
+    pub(crate) plain: Option<PlainPool>,
 }
 
 /// The next slot to give a thread.
@@ -78,10 +87,10 @@ thread_local! {
 }
 
 impl PerThread {
-    /// The pool of the calling thread.
-    pub(crate) fn here(&self) -> &Direct {
+    /// The pools of the calling thread.
+    pub(crate) fn here(&self) -> &Slot {
         let slot = SLOT.with(|slot| *slot);
-        &self.pools[slot % self.pools.len()]
+        &self.slots[slot % self.slots.len()]
     }
 }
 
@@ -116,12 +125,19 @@ impl HttpClient {
     ///
     /// [`BuildError::Tls`] if the TLS backend cannot be set up.
     pub fn direct() -> Result<HttpClient, BuildError> {
+        HttpClient::direct_with(true)
+    }
+
+    /// hyper's client, with the plain-HTTP pool for `http://` targets when `plain_pool`
+    /// (always, except in tests of the other path).
+    pub(crate) fn direct_with(plain_pool: bool) -> Result<HttpClient, BuildError> {
         let mut tcp = HttpConnector::new();
-        // The TLS layer above handles `https`; plain TCP must accept both schemes.
-        tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(DEFAULT_CONNECT_TIMEOUT));
         tcp.set_keepalive(Some(Duration::from_secs(30)));
+        let plain_tcp = tcp.clone();
+        // The TLS layer above handles `https`; plain TCP must accept both schemes.
+        tcp.enforce_http(false);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(Arc::new(rustls::crypto::ring::default_provider()))
             .map_err(BuildError::Tls)?
@@ -130,20 +146,27 @@ impl HttpClient {
             .enable_http2()
             .wrap_connector(tcp);
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        let pools = (0..threads)
-            .map(|_| {
-                Client::builder(TokioExecutor::new())
+        let slots = (0..threads)
+            .map(|_| Slot {
+                tls: Client::builder(TokioExecutor::new())
                     .pool_idle_timeout(DEFAULT_POOL_IDLE_TIMEOUT)
                     .pool_max_idle_per_host(DEFAULT_POOL_MAX_IDLE_PER_HOST)
                     .pool_timer(TokioTimer::new())
                     .timer(TokioTimer::new())
                     .http2_keep_alive_interval(Duration::from_secs(30))
                     .http2_keep_alive_timeout(Duration::from_secs(10))
-                    .build(https.clone())
+                    .build(https.clone()),
+                plain: plain_pool.then(|| {
+                    PlainPool::new(
+                        plain_tcp.clone(),
+                        DEFAULT_POOL_IDLE_TIMEOUT,
+                        DEFAULT_POOL_MAX_IDLE_PER_HOST,
+                    )
+                }),
             })
             .collect();
         Ok(HttpClient {
-            inner: Inner::Direct(Arc::new(PerThread { pools })),
+            inner: Inner::Direct(Arc::new(PerThread { slots })),
         })
     }
 
@@ -206,5 +229,43 @@ mod tests {
         let handed_in = HttpClient::from(reqwest::Client::new());
         assert!(handed_in.is_reqwest());
         assert_eq!(format!("{handed_in:?}"), "HttpClient(\"reqwest\")");
+    }
+
+    #[tokio::test]
+    async fn without_the_plain_pool_http_goes_through_hyper_utils_client() {
+        use std::sync::atomic::Ordering;
+
+        use crate::pool::tests::{Mode, server};
+        use crate::transport::{self, Limit, Target};
+
+        let (base, accepted) = server(Mode::Whole).await;
+        let client = HttpClient::direct_with(false).expect("the TLS backend initialises");
+        let target = Target::new(format!("{base}/x").parse().expect("a URL")).expect("a target");
+        for _ in 0..3 {
+            let answer = transport::send(
+                "test",
+                &client,
+                &target,
+                http::HeaderMap::new(),
+                Vec::new(),
+                Some(Duration::from_secs(10)),
+                Limit::WholeCall,
+            )
+            .await
+            .expect("a 200 answer");
+            let body = transport::read_body("test", &target, answer)
+                .await
+                .expect("a body");
+            assert_eq!(body, "ok");
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "its pool keeps the connection"
+        );
+        let Inner::Direct(pools) = &client.inner else {
+            panic!("a direct client");
+        };
+        assert!(pools.here().plain.is_none());
     }
 }

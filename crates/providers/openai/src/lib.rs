@@ -96,6 +96,7 @@ mod builder;
 mod chat;
 mod client;
 mod http;
+mod pool;
 mod stream;
 mod transport;
 mod upstream;

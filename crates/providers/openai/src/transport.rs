@@ -13,6 +13,7 @@ use reqwest::{Response, Url};
 use tokio::time::Instant;
 
 use crate::http::{HttpClient, Inner};
+use crate::pool::PlainError;
 
 /// How much of an error body we read: error pages are small, and a misbehaving upstream
 /// must not make us buffer megabytes just to build a message.
@@ -39,14 +40,17 @@ pub(crate) enum Limit {
 pub(crate) struct Target {
     pub(crate) url: Url,
     pub(crate) uri: Uri,
+    /// Plain `http`: sent through the plain-HTTP/1.1 pool.
+    pub(crate) plain: bool,
 }
 
 impl Target {
     /// Both forms of `url`; `None` if hyper cannot take it (never for the `http`/`https`
     /// URLs the builders accept).
     pub(crate) fn new(url: Url) -> Option<Target> {
-        let uri = url.as_str().parse().ok()?;
-        Some(Target { url, uri })
+        let uri: Uri = url.as_str().parse().ok()?;
+        let plain = uri.scheme() == Some(&http::uri::Scheme::HTTP);
+        Some(Target { url, uri, plain })
     }
 }
 
@@ -75,7 +79,7 @@ pub(crate) async fn send(
 ) -> Result<Answer, ProviderError> {
     match &client.inner {
         Inner::Direct(pools) => {
-            let hyper = pools.here();
+            let slot = pools.here();
             let limit_end = time_left.map(|left| (left, Instant::now() + left));
             let mut request = http::Request::post(target.uri.clone())
                 .body(Full::new(Bytes::from(body)))
@@ -95,15 +99,26 @@ pub(crate) async fn send(
                     .headers_mut()
                     .insert(USER_AGENT, USER_AGENT_VALUE.clone());
             }
-            let sending = hyper.request(request);
+            let sending = async {
+                match (&slot.plain, target.plain) {
+                    (Some(plain), true) => plain.send(request).await.map_err(|e| {
+                        let connect = matches!(e, PlainError::Connect(_));
+                        hyper_error(provider, &target.url, connect, &e)
+                    }),
+                    _ => slot
+                        .tls
+                        .request(request)
+                        .await
+                        .map_err(|e| hyper_error(provider, &target.url, e.is_connect(), &e)),
+                }
+            };
             let response = match limit_end {
                 Some((left, end)) => match tokio::time::timeout_at(end, sending).await {
                     Ok(result) => result,
                     Err(_) => return Err(timed_out(provider, &target.url, left, limit)),
                 },
                 None => sending.await,
-            }
-            .map_err(|e| hyper_error(provider, &target.url, &e))?;
+            }?;
             let (parts, body) = response.into_parts();
             let answer = Answer::Direct {
                 body,
@@ -292,15 +307,17 @@ fn body_failure(provider: &'static str, url: &Url, failure: BodyFailure) -> Prov
     }
 }
 
-/// Classifies a failure of hyper's client before an answer arrived.
+/// Classifies a failure of hyper's client before an answer arrived; `connect` when no
+/// connection could be made.
 fn hyper_error(
     provider: &'static str,
     url: &Url,
-    error: &hyper_util::client::legacy::Error,
+    connect: bool,
+    error: &(dyn std::error::Error + 'static),
 ) -> ProviderError {
     let host = host_of(url);
     let why = root_cause(error);
-    let message = if error.is_connect() {
+    let message = if connect {
         format!("could not connect to {host}: {why}; check api_base and that the server is up")
     } else {
         // Sending failed after the connection was made: reset, closed before the answer.

@@ -14,10 +14,7 @@
 
 use std::{future::Future, io, num::NonZeroUsize, sync::Arc, thread, time::Duration};
 
-use hyper_util::{
-    rt::TokioIo,
-    service::TowerToHyperService,
-};
+use hyper_util::{rt::TokioIo, service::TowerToHyperService};
 use tokio::{
     net::{TcpListener, TcpStream},
     sync::{mpsc, oneshot, watch},
@@ -155,8 +152,8 @@ async fn connection(stream: TcpStream, app: axum::Router, mut stop: watch::Recei
     // No timer, so no header-read timeout (as with `axum::serve`): with one, every request
     // armed a 30 s sleep, and each sleep woke the runtime's driver through its eventfd (one
     // `write` and one more `epoll_wait` per request, strace).
-    let conn = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service);
+    let conn =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
     let mut conn = std::pin::pin!(conn);
     let stopping = stop.wait_for(|stopped| *stopped);
     tokio::select! {

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures::Stream;
 use retry_core::ErrorKind;
 
@@ -78,6 +79,22 @@ pub trait Provider: Send + Sync + 'static {
         ctx: &'a CallContext,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>>;
 
+    /// [`Provider::chat`], with the upstream's JSON body when the response was read from it
+    /// as it is, so that a gateway can forward the upstream's bytes instead of writing the
+    /// response out again.
+    ///
+    /// A body, when given, must be a JSON chat completion that parses to the same response
+    /// (the proxy sends it to its client in place of the response). Providers that translate
+    /// (another API's answer made into a chat completion) give none. The default calls
+    /// [`Provider::chat`] and gives none.
+    fn chat_with_body<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<(ChatResponse, Option<Bytes>), ProviderError>> {
+        Box::pin(async move { self.chat(req, ctx).await.map(|response| (response, None)) })
+    }
+
     /// Makes one streaming chat completion attempt.
     ///
     /// The future resolves once the upstream has accepted the request (headers received);
@@ -143,6 +160,14 @@ impl<P: Provider + ?Sized> Provider for Arc<P> {
         ctx: &'a CallContext,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         (**self).chat(req, ctx)
+    }
+
+    fn chat_with_body<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<(ChatResponse, Option<Bytes>), ProviderError>> {
+        (**self).chat_with_body(req, ctx)
     }
 
     fn chat_stream<'a>(

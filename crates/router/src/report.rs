@@ -2,6 +2,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use bytes::Bytes;
 use retry_core::ErrorKind;
 
 /// One attempt: which deployment, how it ended, how long it took and waited.
@@ -81,6 +82,11 @@ pub struct Routed<T> {
     pub value: T,
     /// How it was obtained.
     pub report: Report,
+    /// For a chat completion: the upstream's JSON body, when `value` was read from it as it
+    /// stands ([`Provider::chat_with_body`](provider::Provider::chat_with_body)). The proxy
+    /// forwards these bytes instead of writing `value` out again. `None` for embeddings, and
+    /// for answers a provider translated or had to repair.
+    pub upstream_body: Option<Bytes>,
 }
 
 impl<T> Routed<T> {

@@ -210,14 +210,17 @@ impl Router {
             loop {
                 let attempt = plan.next_attempt().await?;
                 let d = attempt.deployment.clone();
-                let outcome = attempt.run(d.provider.chat(req, &attempt.ctx)).await;
+                let outcome = attempt
+                    .run(d.provider.chat_with_body(req, &attempt.ctx))
+                    .await;
                 match outcome {
-                    Ok(resp) => {
+                    Ok((resp, upstream_body)) => {
                         let tokens = resp.usage.as_ref().map_or(0, |u| u.total_tokens);
                         let report = plan.succeed(attempt, tokens);
                         return Ok(Routed {
                             value: resp,
                             report,
+                            upstream_body,
                         });
                     }
                     Err(err) => plan.fail(attempt, err)?,
@@ -246,6 +249,7 @@ impl Router {
                         return Ok(Routed {
                             value: resp,
                             report,
+                            upstream_body: None,
                         });
                     }
                     Err(err) => plan.fail(attempt, err)?,

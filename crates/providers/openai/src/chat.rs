@@ -47,16 +47,19 @@ pub(crate) fn embeddings_body(
 /// - Every choice stopped by the content filter with nothing in it:
 ///   [`ErrorKind::ContentPolicyViolation`], so that `content_policy_fallbacks` apply. A choice
 ///   that carries partial content is returned as it is, `finish_reason: content_filter` and all.
+///
+/// With the response comes whether the body is a chat completion as it stands (it was read in
+/// one pass, as a whole), so that it may be forwarded in the response's place.
 pub(crate) fn parse_response(
     provider: &'static str,
     bytes: &[u8],
-) -> Result<ChatResponse, ProviderError> {
+) -> Result<(ChatResponse, bool), ProviderError> {
     // The common case in one pass. A `{"error": ...}` body parses too (every field of a
     // chat completion has a default), so look for it; anything that does not parse takes
     // the slow path below, which says precisely what is wrong.
     match serde_json::from_slice::<ChatResponse>(bytes) {
         Ok(response) if !is_error_object(response.extra.get("error")) => {
-            return checked(provider, response);
+            return checked(provider, response).map(|response| (response, true));
         }
         _ => {}
     }
@@ -73,7 +76,7 @@ pub(crate) fn parse_response(
         )
         .with_source(e)
     })?;
-    checked(provider, response)
+    checked(provider, response).map(|response| (response, false))
 }
 
 /// The checks every parsed chat completion passes: choices, and the content filter.
@@ -273,6 +276,18 @@ mod tests {
     }
 
     #[test]
+    fn only_a_body_read_as_it_stands_may_be_forwarded() {
+        let body = br#"{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#;
+        let (response, verbatim) = parse_response("openai", body).expect("a chat completion");
+        assert_eq!((response.text(), verbatim), (Some("hi"), true));
+        // A repeated key is read the slow way (the last one wins): what the client gets is
+        // then the response written out again, not bytes with two `model`s.
+        let twice = br#"{"id":"x","model":"a","model":"b","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#;
+        let (response, verbatim) = parse_response("openai", twice).expect("a chat completion");
+        assert_eq!((response.model.as_str(), verbatim), ("b", false));
+    }
+
+    #[test]
     fn content_filter_without_content_is_a_policy_violation() {
         let filtered = br#"{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":null},"finish_reason":"content_filter","content_filter_results":{"hate":{"filtered":false},"violence":{"filtered":true,"severity":"high"}}}]}"#;
         let e = parse_response("azure", filtered).err();
@@ -286,7 +301,9 @@ mod tests {
         );
 
         let partial = br#"{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Once upon"},"finish_reason":"content_filter"}]}"#;
-        let ok = parse_response("azure", partial).ok();
+        let ok = parse_response("azure", partial)
+            .ok()
+            .map(|(response, _)| response);
         assert_eq!(
             ok.and_then(|r| r.text().map(str::to_owned)).as_deref(),
             Some("Once upon")

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Instant;
 
+use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue};
 use provider::{
@@ -164,23 +165,25 @@ impl Core {
         target: &Target,
         body: Vec<u8>,
         ctx: &CallContext,
-    ) -> Result<bytes::Bytes, ProviderError> {
+    ) -> Result<Bytes, ProviderError> {
         let answer = self
             .send(target, body, ctx, "application/json", Limit::WholeCall)
             .await?;
         transport::read_body(self.name, target, answer).await
     }
 
+    /// A chat completion, and the upstream's body when it is one as it stands.
     async fn chat(
         &self,
         req: &ChatRequest,
         ctx: &CallContext,
-    ) -> Result<ChatResponse, ProviderError> {
+    ) -> Result<(ChatResponse, Option<Bytes>), ProviderError> {
         let started = Instant::now();
         let result = async {
             let body = chat::request_body(self.name, &self.model, req, Mode::Plain)?;
             let bytes = self.call_json(&self.endpoints.chat, body, ctx).await?;
-            chat::parse_response(self.name, &bytes)
+            let (response, verbatim) = chat::parse_response(self.name, &bytes)?;
+            Ok((response, verbatim.then_some(bytes)))
         }
         .await;
         self.trace("chat", ctx, started, result.as_ref().err());
@@ -283,6 +286,16 @@ macro_rules! impl_provider {
                 req: &'a ChatRequest,
                 ctx: &'a CallContext,
             ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+                Box::pin(
+                    async move { self.core.chat(req, ctx).await.map(|(response, _)| response) },
+                )
+            }
+
+            fn chat_with_body<'a>(
+                &'a self,
+                req: &'a ChatRequest,
+                ctx: &'a CallContext,
+            ) -> BoxFuture<'a, Result<(ChatResponse, Option<Bytes>), ProviderError>> {
                 Box::pin(self.core.chat(req, ctx))
             }
 

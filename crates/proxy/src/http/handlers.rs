@@ -157,11 +157,26 @@ async fn chat_inner(
         }
         let spent = overhead(started, &routed.report);
         app.metrics.overhead(spent);
-        let mut resp = Json(&routed.value).into_response();
+        let mut resp = match routed.upstream_body {
+            // The upstream's body is the response as it stands: forward it rather than write
+            // the same JSON out again (a tenth of the proxy's instructions per request).
+            Some(body) => json_bytes(body),
+            None => Json(&routed.value).into_response(),
+        };
         report_headers(resp.headers_mut(), &routed.report);
         overhead_header(&mut resp, spent);
         Ok(resp)
     }
+}
+
+/// A `200` answer with a JSON body that is already written.
+fn json_bytes(body: Bytes) -> Response {
+    let mut resp = Response::new(Body::from(body));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 /// The SSE answer of a committed stream, with the report's headers: chunks, then `[DONE]`, or an
@@ -226,7 +241,12 @@ pub async fn embeddings(
             .map_err(ApiError::from_router)?;
         let spent = overhead(started, &routed.report);
         app.metrics.overhead(spent);
-        let mut resp = Json(&routed.value).into_response();
+        let mut resp = match routed.upstream_body {
+            // The upstream's body is the response as it stands: forward it rather than write
+            // the same JSON out again (a tenth of the proxy's instructions per request).
+            Some(body) => json_bytes(body),
+            None => Json(&routed.value).into_response(),
+        };
         report_headers(resp.headers_mut(), &routed.report);
         overhead_header(&mut resp, spent);
         Ok(resp)

@@ -65,6 +65,23 @@ async fn chat_sends_the_configured_model_and_returns_the_answer() {
 }
 
 #[tokio::test]
+async fn chat_with_body_gives_the_upstream_body_that_reads_as_the_response() {
+    let upstream = support::mock().await;
+    let provider = support::openai(&upstream, "gpt-4o");
+    let (response, body) = provider
+        .chat_with_body(&request(), &ctx())
+        .await
+        .expect("a plain answer");
+    let body = body.expect("an OpenAI answer is forwarded as it came");
+    let as_sent: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(
+        as_sent,
+        serde_json::to_value(&response).expect("serializes")
+    );
+    assert_eq!(response.text(), Some("mock answer from gpt-4o"));
+}
+
+#[tokio::test]
 async fn servers_without_a_key_get_no_authorization_header() {
     let upstream = support::mock().await;
     let provider = OpenAiProvider::builder("llama3.1")

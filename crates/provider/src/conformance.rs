@@ -170,6 +170,7 @@ pub async fn check_provider(
     };
     kit.identity()?;
     kit.chat_success().await?;
+    kit.chat_with_body().await?;
     kit.stream_success().await?;
     let statuses = [
         (
@@ -232,6 +233,7 @@ const RULE_STREAM_END: &str =
 const RULE_DROP: &str = "dropping the call future cancels the upstream call promptly and never blocks the thread (rule 5)";
 const RULE_NO_PANIC: &str = "malformed answers are errors, never panics (rule 7)";
 const RULE_ANSWER: &str = "a successful upstream answer becomes a usable response";
+const RULE_BODY: &str = "a body from chat_with_body is JSON that reads as the response it came with (the proxy forwards it)";
 
 impl Kit<'_> {
     fn request(&self, stream: bool) -> ChatRequest {
@@ -377,6 +379,49 @@ impl Kit<'_> {
                 ),
                 "map the upstream's answer text into choices[0].message.content",
             ));
+        }
+        self.expect_one_hit(CHECK).await?;
+        self.passed(CHECK, started);
+        Ok(())
+    }
+
+    async fn chat_with_body(&mut self) -> Result<(), ConformanceFailure> {
+        const CHECK: &str = "chat_with_body";
+        self.upstream.arrange(Scenario::Success).await;
+        let started = Instant::now();
+        let req = self.request(false);
+        let ctx = Self::ctx(CHECK);
+        let result = self
+            .guarded(CHECK, self.provider.chat_with_body(&req, &ctx))
+            .await?;
+        let (response, body) = result.map_err(|e| {
+            fail(
+                CHECK,
+                RULE_ANSWER,
+                format!("Err({e})"),
+                "answer chat_with_body as chat does; the default implementation calls chat",
+            )
+        })?;
+        if let Some(body) = body {
+            match serde_json::from_slice::<ChatResponse>(&body) {
+                Ok(read) if read == response => {}
+                Ok(_) => {
+                    return Err(fail(
+                        CHECK,
+                        RULE_BODY,
+                        "the body reads as a different response".to_owned(),
+                        "give the body only when the response was parsed from it unchanged, else None",
+                    ));
+                }
+                Err(e) => {
+                    return Err(fail(
+                        CHECK,
+                        RULE_BODY,
+                        format!("the body is not a chat completion: {e}"),
+                        "give the upstream's body only for OpenAI-format answers, else None",
+                    ));
+                }
+            }
         }
         self.expect_one_hit(CHECK).await?;
         self.passed(CHECK, started);

@@ -272,3 +272,53 @@ async fn the_kit_catches_a_provider_that_misclassifies() {
         "{failure}"
     );
 }
+
+/// A provider that hands the proxy a body that is not the response it returns.
+struct ForgesBody(MockProvider);
+
+impl Provider for ForgesBody {
+    fn name(&self) -> &'static str {
+        "mock"
+    }
+    fn model(&self) -> &str {
+        self.0.model()
+    }
+    fn chat<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+        self.0.chat(req, ctx)
+    }
+    fn chat_with_body<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<(ChatResponse, Option<bytes::Bytes>), ProviderError>> {
+        Box::pin(async move {
+            let response = self.0.chat(req, ctx).await?;
+            let mut other = response.clone();
+            other.model = "another-model".to_owned();
+            let body = serde_json::to_vec(&other).expect("serializes");
+            Ok((response, Some(body.into())))
+        })
+    }
+    fn chat_stream<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<ChunkStream, ProviderError>> {
+        self.0.chat_stream(req, ctx)
+    }
+}
+
+#[tokio::test]
+async fn the_kit_catches_a_body_that_is_not_the_response() {
+    let mock = MockProvider::new("m");
+    let upstream = ScriptedMock::new(mock.clone());
+    let failure = check_provider(Arc::new(ForgesBody(mock)), &upstream)
+        .await
+        .expect_err("must fail");
+    assert_eq!(failure.check, "chat_with_body");
+    assert!(failure.found.contains("different response"), "{failure}");
+}

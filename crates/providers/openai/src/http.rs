@@ -6,6 +6,12 @@
 //! a header merge. Measured with callgrind on the proxy, those layers were a quarter of its
 //! instructions per request (`docs/benchmarks.md`).
 //!
+//! The direct client keeps one set of pools per CPU, and each thread sends through the set it
+//! was given on its first request ([`PerThread`]): a connection is then only used by the thread
+//! whose runtime runs its task. `https` targets go through hyper-util's client (TLS, HTTP/2 by
+//! ALPN); plain `http` targets (local and self-hosted servers, the benchmarks) through a leaner
+//! HTTP/1.1 pool of our own (`pool.rs`).
+//!
 //! reqwest is still there for what the direct client does not do: hand in a
 //! [`reqwest::Client`] (`HttpClient::from(client)`) for an outbound proxy, your own root
 //! certificates or client certificates; and when the environment names a proxy

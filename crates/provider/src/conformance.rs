@@ -172,6 +172,7 @@ pub async fn check_provider(
     kit.chat_success().await?;
     kit.chat_with_body().await?;
     kit.stream_success().await?;
+    kit.stream_with_bodies().await?;
     let statuses = [
         (
             Scenario::Status429 {
@@ -419,6 +420,68 @@ impl Kit<'_> {
                         RULE_BODY,
                         format!("the body is not a chat completion: {e}"),
                         "give the upstream's body only for OpenAI-format answers, else None",
+                    ));
+                }
+            }
+        }
+        self.expect_one_hit(CHECK).await?;
+        self.passed(CHECK, started);
+        Ok(())
+    }
+
+    async fn stream_with_bodies(&mut self) -> Result<(), ConformanceFailure> {
+        const CHECK: &str = "stream_with_bodies";
+        self.upstream.arrange(Scenario::Success).await;
+        let started = Instant::now();
+        let req = self.request(true);
+        let ctx = Self::ctx(CHECK);
+        let mut stream = self
+            .guarded(CHECK, self.provider.chat_stream_with_bodies(&req, &ctx))
+            .await?
+            .map_err(|e| {
+                fail(
+                    CHECK,
+                    RULE_ANSWER,
+                    format!("chat_stream_with_bodies returned Err({e})"),
+                    "answer chat_stream_with_bodies as chat_stream does; the default implementation calls chat_stream",
+                )
+            })?;
+        let mut chunks = 0usize;
+        while let Some(item) = self.guarded(CHECK, stream.next()).await? {
+            let (chunk, body) = item.map_err(|e| {
+                fail(
+                    CHECK,
+                    RULE_STREAM_END,
+                    format!("a complete upstream stream yielded Err({e})"),
+                    "yield the same items as chat_stream",
+                )
+            })?;
+            chunks += 1;
+            if chunks > 100_000 {
+                return Err(fail(
+                    CHECK,
+                    RULE_STREAM_END,
+                    "more than 100000 chunks without an end",
+                    "end the stream with None after the protocol's terminal event",
+                ));
+            }
+            let Some(body) = body else { continue };
+            match serde_json::from_slice::<ChatChunk>(&body) {
+                Ok(read) if read == chunk => {}
+                Ok(_) => {
+                    return Err(fail(
+                        CHECK,
+                        RULE_BODY,
+                        format!("chunk {chunks}'s body reads as a different chunk"),
+                        "give a chunk's body only when the chunk was parsed from it unchanged, else None",
+                    ));
+                }
+                Err(e) => {
+                    return Err(fail(
+                        CHECK,
+                        RULE_BODY,
+                        format!("chunk {chunks}'s body is not a chat completion chunk: {e}"),
+                        "give the upstream's event data only for OpenAI-format chunks, else None",
                     ));
                 }
             }

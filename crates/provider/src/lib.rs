@@ -105,7 +105,7 @@ pub mod conformance;
 
 pub use context::CallContext;
 pub use error::{ProviderError, header_pairs};
-pub use provider::{BoxFuture, ChunkStream, Provider};
+pub use provider::{BoxFuture, ChunkBodyStream, ChunkStream, Provider};
 pub use types::{
     ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, CompletionTokensDetails, Content,
     ContentPart, Delta, EmbeddingsRequest, EmbeddingsResponse, FinishReason, FunctionCall,

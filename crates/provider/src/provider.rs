@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use retry_core::ErrorKind;
 
 use crate::{
@@ -24,6 +24,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// more items follow. The stream ends with `None` after the final chunk.
 pub type ChunkStream =
     Pin<Box<dyn Stream<Item = Result<ChatChunk, ProviderError>> + Send + 'static>>;
+
+/// A [`ChunkStream`] whose chunks come with the upstream's JSON for them, when a chunk was
+/// read from it as it stands (see [`Provider::chat_stream_with_bodies`]).
+pub type ChunkBodyStream =
+    Pin<Box<dyn Stream<Item = Result<(ChatChunk, Option<Bytes>), ProviderError>> + Send + 'static>>;
 
 /// One configured upstream deployment: an endpoint, a key and a model.
 ///
@@ -105,6 +110,26 @@ pub trait Provider: Send + Sync + 'static {
         ctx: &'a CallContext,
     ) -> BoxFuture<'a, Result<ChunkStream, ProviderError>>;
 
+    /// [`Provider::chat_stream`], each chunk with the upstream's JSON for it (the `data` of its
+    /// server-sent event) when the chunk was read from it as it stands, so that a gateway can
+    /// forward the upstream's bytes instead of writing each chunk out again.
+    ///
+    /// The same rules as for [`Provider::chat_with_body`]: a body must read as exactly its
+    /// chunk; a provider that translates gives none. The default calls
+    /// [`Provider::chat_stream`] and gives none.
+    fn chat_stream_with_bodies<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<ChunkBodyStream, ProviderError>> {
+        Box::pin(async move {
+            let chunks = self.chat_stream(req, ctx).await?;
+            let with_bodies: ChunkBodyStream =
+                Box::pin(chunks.map(|item| item.map(|chunk| (chunk, None))));
+            Ok(with_bodies)
+        })
+    }
+
     /// Makes one embeddings attempt.
     ///
     /// The default answers [`ErrorKind::UnsupportedParams`]: a provider without an
@@ -176,6 +201,14 @@ impl<P: Provider + ?Sized> Provider for Arc<P> {
         ctx: &'a CallContext,
     ) -> BoxFuture<'a, Result<ChunkStream, ProviderError>> {
         (**self).chat_stream(req, ctx)
+    }
+
+    fn chat_stream_with_bodies<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<ChunkBodyStream, ProviderError>> {
+        (**self).chat_stream_with_bodies(req, ctx)
     }
 
     fn embeddings<'a>(

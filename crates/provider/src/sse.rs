@@ -347,6 +347,19 @@ pub fn encode_chunk(chunk: &ChatChunk) -> Bytes {
     Bytes::from(out)
 }
 
+/// Writes an event whose data is `data` as it is (the upstream's JSON for a chunk, say): one
+/// `data:` line per line of it, as the format requires.
+pub fn encode_data(data: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(data.len() + 16);
+    for line in data.split(|b| *b == b'\n') {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    Bytes::from(out)
+}
+
 /// Writes an event with an optional `event:` name; multi-line data becomes several `data:`
 /// lines, as the format requires.
 pub fn encode_event(event: Option<&str>, data: &str) -> Bytes {
@@ -562,5 +575,18 @@ mod tests {
         assert_eq!(&encode_event(None, "x")[..], b"data: x\n\n");
         let encoded = encode_chunk(&ChatChunk::new("id", "m", 1));
         assert!(encoded.starts_with(b"data: {") && encoded.ends_with(b"}\n\n"));
+        assert_eq!(&encode_data(br#"{"a":1}"#)[..], b"data: {\"a\":1}\n\n");
+        assert_eq!(&encode_data(b"a\r\nb")[..], b"data: a\ndata: b\n\n");
+        // What a client's parser reads back is the data as it was.
+        for data in ["{\"a\":1}", "a\nb", "", "x\n"] {
+            let framed = encode_data(data.as_bytes());
+            let read: Vec<_> =
+                block_on(events(stream::iter([Ok::<_, Io>(framed)])).collect::<Vec<_>>());
+            let read: Vec<String> = read
+                .into_iter()
+                .map(|e| e.expect("an event").data)
+                .collect();
+            assert_eq!(read, [data], "{data:?}");
+        }
     }
 }

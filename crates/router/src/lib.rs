@@ -65,7 +65,7 @@ pub use report::{AttemptRecord, Report, Routed};
 pub use router::{DeploymentInfo, HealthReport, Router};
 pub use state::{InMemoryStore, StateStore};
 pub use strategy::{RoutingStrategy, UnknownStrategy};
-pub use stream::RoutedStream;
+pub use stream::{RoutedStream, WithBodies};
 
 /// Re-exported so users need not depend on `switchyard-retry-core` for common types.
 pub use retry_core::{BackoffConfig, CooldownConfig, ErrorKind, RetryBudgetConfig, RetryPolicy};

@@ -9,6 +9,7 @@ use std::{
     time::Duration,
 };
 
+use bytes::Bytes;
 use futures::StreamExt;
 use provider::{
     CallContext, ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse,
@@ -278,7 +279,10 @@ impl Router {
                 let d = attempt.deployment.clone();
                 let chunk_timeout = self.inner.attempt_limit(&d, true);
                 let opened = attempt
-                    .run_with(chunk_timeout, d.provider.chat_stream(req, &attempt.ctx))
+                    .run_with(
+                        chunk_timeout,
+                        d.provider.chat_stream_with_bodies(req, &attempt.ctx),
+                    )
                     .await;
                 let mut stream = match opened {
                     Ok(s) => s,
@@ -289,14 +293,14 @@ impl Router {
                 };
                 // Hold chunks back until one carries content: until then a failure is
                 // still an ordinary, retryable attempt failure.
-                let mut held: Vec<ChatChunk> = Vec::new();
+                let mut held: Vec<(ChatChunk, Option<Bytes>)> = Vec::new();
                 let first = loop {
                     let next = attempt
                         .run_with(chunk_timeout, async { Ok(stream.next().await) })
                         .await;
                     match next {
                         Ok(Some(Ok(chunk))) => {
-                            let content = chunk.has_content();
+                            let content = chunk.0.has_content();
                             held.push(chunk);
                             if content {
                                 break Ok(true);

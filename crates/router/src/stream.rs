@@ -8,8 +8,9 @@ use std::{
     time::Duration,
 };
 
+use bytes::Bytes;
 use futures::Stream;
-use provider::{ChatChunk, ChunkStream, ProviderError};
+use provider::{ChatChunk, ChunkBodyStream, ProviderError};
 use retry_core::{ErrorKind, FailureContext};
 use tokio::time::{Instant, Sleep};
 
@@ -35,12 +36,15 @@ pub(crate) struct Committed {
 /// Yields the upstream's chunks in order. If the upstream fails, stalls longer than the
 /// stream timeout, or the request deadline passes, it yields one `Err` (reason
 /// [`FailureReason::StreamInterrupted`]) and ends. Dropping it cancels the upstream call.
+///
+/// [`RoutedStream::with_bodies`] yields each chunk with the upstream's JSON for it, when the
+/// provider gave it ([`Provider::chat_stream_with_bodies`](provider::Provider::chat_stream_with_bodies)).
 pub struct RoutedStream {
     router: Arc<Inner>,
     committed: Option<Committed>,
     report: Report,
-    held: VecDeque<ChatChunk>,
-    inner: Option<ChunkStream>,
+    held: VecDeque<(ChatChunk, Option<Bytes>)>,
+    inner: Option<ChunkBodyStream>,
     chunk_timeout: Option<Duration>,
     deadline: Option<Instant>,
     timer: Option<Pin<Box<Sleep>>>,
@@ -58,8 +62,8 @@ impl RoutedStream {
         router: Arc<Inner>,
         committed: Committed,
         report: Report,
-        held: Vec<ChatChunk>,
-        inner: Option<ChunkStream>,
+        held: Vec<(ChatChunk, Option<Bytes>)>,
+        inner: Option<ChunkBodyStream>,
         chunk_timeout: Option<Duration>,
         deadline: Option<Instant>,
         metadata: Option<Arc<serde_json::Value>>,
@@ -84,8 +88,14 @@ impl RoutedStream {
         &self.report
     }
 
-    fn take_chunk(&mut self, chunk: ChatChunk) -> Poll<Option<Result<ChatChunk, RouterError>>> {
-        if let Some(u) = &chunk.usage {
+    /// The same stream, each chunk with the upstream's JSON for it when the provider gave
+    /// it: a gateway forwards those bytes instead of writing the chunk out again.
+    pub fn with_bodies(self) -> WithBodies {
+        WithBodies(self)
+    }
+
+    fn take_chunk(&mut self, chunk: (ChatChunk, Option<Bytes>)) -> Poll<Option<Item>> {
+        if let Some(u) = &chunk.0.usage {
             self.tokens = u.total_tokens;
         }
         Poll::Ready(Some(Ok(chunk)))
@@ -159,11 +169,42 @@ impl RoutedStream {
     }
 }
 
+/// A chunk with its upstream JSON, or the error that ends the stream.
+type Item = Result<(ChatChunk, Option<Bytes>), RouterError>;
+
+/// A [`RoutedStream`] that yields each chunk with the upstream's JSON for it, when the
+/// provider gave it ([`RoutedStream::with_bodies`]).
+#[derive(Debug)]
+pub struct WithBodies(RoutedStream);
+
+impl WithBodies {
+    /// How the stream was obtained.
+    pub fn report(&self) -> &Report {
+        self.0.report()
+    }
+}
+
+impl Stream for WithBodies {
+    type Item = Result<(ChatChunk, Option<Bytes>), RouterError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().0.poll_item(cx)
+    }
+}
+
 impl Stream for RoutedStream {
     type Item = Result<ChatChunk, RouterError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
+        self.get_mut()
+            .poll_item(cx)
+            .map(|item| item.map(|r| r.map(|(chunk, _)| chunk)))
+    }
+}
+
+impl RoutedStream {
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        let this = self;
         if this.finished {
             return Poll::Ready(None);
         }

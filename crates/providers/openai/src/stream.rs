@@ -4,9 +4,10 @@
 use std::pin::Pin;
 
 use crate::transport::Answer;
+use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use provider::sse::{self, SseError, SseEvent};
-use provider::{ChatChunk, ChunkStream, ErrorKind, FinishReason, ProviderError};
+use provider::{ChatChunk, ChunkBodyStream, ErrorKind, FinishReason, ProviderError};
 use serde_json::Value;
 
 type Events = Pin<Box<dyn Stream<Item = Result<SseEvent, SseError>> + Send>>;
@@ -36,7 +37,9 @@ struct State {
 ///   [`ErrorKind::ContentPolicyViolation`] item, as for a plain call.
 /// - Chunks with neither choices nor usage (Azure's opening `prompt_filter_results`
 ///   chunk) are skipped: they carry nothing a client can use.
-pub(crate) fn chunks(provider: &'static str, answer: Answer, wants_usage: bool) -> ChunkStream {
+///
+/// Each chunk comes with its event's data, the JSON it was read from as it stands.
+pub(crate) fn chunks(provider: &'static str, answer: Answer, wants_usage: bool) -> ChunkBodyStream {
     let events: Events = Box::pin(sse::events(answer.into_stream()));
     let state = State {
         provider,
@@ -57,7 +60,7 @@ pub(crate) fn chunks(provider: &'static str, answer: Answer, wants_usage: bool) 
 
 impl State {
     /// The next item, or `None` when the stream ended cleanly.
-    async fn next_item(&mut self) -> Option<Result<ChatChunk, ProviderError>> {
+    async fn next_item(&mut self) -> Option<Result<(ChatChunk, Option<Bytes>), ProviderError>> {
         loop {
             let event = match self.events.next().await {
                 None => return self.ended_without_done(),
@@ -108,7 +111,7 @@ impl State {
                     )));
                 }
             }
-            return Some(Ok(chunk));
+            return Some(Ok((chunk, Some(Bytes::from(event.data)))));
         }
     }
 
@@ -117,7 +120,7 @@ impl State {
         self.seen_finish && (self.seen_usage || !self.wants_usage)
     }
 
-    fn ended_without_done(&self) -> Option<Result<ChatChunk, ProviderError>> {
+    fn ended_without_done(&self) -> Option<Result<(ChatChunk, Option<Bytes>), ProviderError>> {
         if self.complete() {
             tracing::debug!(
                 provider = self.provider,

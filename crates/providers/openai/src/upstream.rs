@@ -5,11 +5,12 @@ use std::fmt;
 use std::time::Instant;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue};
 use provider::{
-    BoxFuture, CallContext, ChatRequest, ChatResponse, ChunkStream, EmbeddingsRequest,
-    EmbeddingsResponse, Provider, ProviderError,
+    BoxFuture, CallContext, ChatRequest, ChatResponse, ChunkBodyStream, ChunkStream,
+    EmbeddingsRequest, EmbeddingsResponse, Provider, ProviderError,
 };
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
@@ -194,7 +195,7 @@ impl Core {
         &self,
         req: &ChatRequest,
         ctx: &CallContext,
-    ) -> Result<ChunkStream, ProviderError> {
+    ) -> Result<ChunkBodyStream, ProviderError> {
         let started = Instant::now();
         let result = async {
             let body = chat::request_body(self.name, &self.model, req, Mode::Stream)?;
@@ -304,6 +305,19 @@ macro_rules! impl_provider {
                 req: &'a ChatRequest,
                 ctx: &'a CallContext,
             ) -> BoxFuture<'a, Result<ChunkStream, ProviderError>> {
+                Box::pin(async move {
+                    let chunks = self.core.chat_stream(req, ctx).await?;
+                    let chunks: ChunkStream =
+                        Box::pin(chunks.map(|item| item.map(|(chunk, _)| chunk)));
+                    Ok(chunks)
+                })
+            }
+
+            fn chat_stream_with_bodies<'a>(
+                &'a self,
+                req: &'a ChatRequest,
+                ctx: &'a CallContext,
+            ) -> BoxFuture<'a, Result<ChunkBodyStream, ProviderError>> {
                 Box::pin(self.core.chat_stream(req, ctx))
             }
 

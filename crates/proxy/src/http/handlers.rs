@@ -184,20 +184,23 @@ fn json_bytes(body: Bytes) -> Response {
 fn sse_response(app: Arc<AppState>, caller: Caller, stream: RoutedStream) -> Response {
     let mut resp = Response::new(Body::empty());
     report_headers(resp.headers_mut(), stream.report());
-    let body = futures::stream::unfold(Some(stream), move |state| {
+    let body = futures::stream::unfold(Some(stream.with_bodies()), move |state| {
         let app = app.clone();
         async move {
             let mut s = state?;
             match s.next().await {
-                Some(Ok(chunk)) => {
+                Some(Ok((chunk, upstream))) => {
                     if let Some(u) = &chunk.usage {
                         app.auth
                             .record_tokens(caller, app.router.now(), u.total_tokens);
                     }
-                    Some((
-                        Ok::<Bytes, Infallible>(provider::sse::encode_chunk(&chunk)),
-                        Some(s),
-                    ))
+                    // The upstream's JSON for the chunk, when there is one, goes out as it came
+                    // (as for plain answers); otherwise the chunk is written.
+                    let event = match upstream {
+                        Some(json) => provider::sse::encode_data(&json),
+                        None => provider::sse::encode_chunk(&chunk),
+                    };
+                    Some((Ok::<Bytes, Infallible>(event), Some(s)))
                 }
                 Some(Err(e)) => {
                     let (error_type, code) = openai_type_and_code(e.kind());

@@ -267,3 +267,108 @@ async fn the_request_deadline_also_bounds_a_committed_stream() {
     assert_eq!(err.reason(), FailureReason::StreamInterrupted);
     assert_eq!(start.elapsed(), ms(3500));
 }
+
+/// A mock that gives every answer and chunk with its JSON, as a forwarding provider does.
+struct WithJson(mock::MockProvider);
+
+impl provider::Provider for WithJson {
+    fn name(&self) -> &'static str {
+        "with-json"
+    }
+    fn model(&self) -> &str {
+        self.0.model()
+    }
+    fn chat<'a>(
+        &'a self,
+        req: &'a provider::ChatRequest,
+        ctx: &'a provider::CallContext,
+    ) -> provider::BoxFuture<'a, Result<provider::ChatResponse, provider::ProviderError>> {
+        self.0.chat(req, ctx)
+    }
+    fn chat_with_body<'a>(
+        &'a self,
+        req: &'a provider::ChatRequest,
+        ctx: &'a provider::CallContext,
+    ) -> provider::BoxFuture<
+        'a,
+        Result<(provider::ChatResponse, Option<bytes::Bytes>), provider::ProviderError>,
+    > {
+        Box::pin(async move {
+            let response = self.0.chat(req, ctx).await?;
+            let body = serde_json::to_vec(&response).expect("serializes");
+            Ok((response, Some(body.into())))
+        })
+    }
+    fn chat_stream<'a>(
+        &'a self,
+        req: &'a provider::ChatRequest,
+        ctx: &'a provider::CallContext,
+    ) -> provider::BoxFuture<'a, Result<provider::ChunkStream, provider::ProviderError>> {
+        self.0.chat_stream(req, ctx)
+    }
+    fn chat_stream_with_bodies<'a>(
+        &'a self,
+        req: &'a provider::ChatRequest,
+        ctx: &'a provider::CallContext,
+    ) -> provider::BoxFuture<'a, Result<provider::ChunkBodyStream, provider::ProviderError>> {
+        Box::pin(async move {
+            let chunks = self.0.chat_stream(req, ctx).await?;
+            let with: provider::ChunkBodyStream = Box::pin(chunks.map(|item| {
+                item.map(|chunk| {
+                    let body = serde_json::to_vec(&chunk).expect("serializes");
+                    (chunk, Some(body.into()))
+                })
+            }));
+            Ok(with)
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_upstream_json_of_answers_and_chunks_reaches_the_caller() {
+    let forwarding = Arc::new(WithJson(healthy("a")));
+    let router = Router::builder()
+        .deployment(DeploymentConfig::new("g", forwarding.clone()).id("a"))
+        .build()
+        .expect("valid router");
+
+    let routed = router
+        .chat(&req("g"), &RequestOptions::new())
+        .await
+        .expect("an answer");
+    let body = routed.upstream_body.as_ref().expect("the provider's body");
+    let read: provider::ChatResponse = serde_json::from_slice(body).expect("JSON");
+    assert_eq!(read, routed.value);
+
+    // Every chunk, those held back before the commit point included, keeps its body.
+    let stream = router
+        .chat_stream(&req("g"), &RequestOptions::new())
+        .await
+        .expect("a stream");
+    let items: Vec<_> = stream.with_bodies().collect().await;
+    assert!(items.len() >= 2, "{}", items.len());
+    for item in items {
+        let (chunk, body) = item.expect("a chunk");
+        let read: provider::ChatChunk =
+            serde_json::from_slice(&body.expect("a body")).expect("JSON");
+        assert_eq!(read, chunk);
+    }
+
+    // A provider that gives no bodies (the mock) gives the caller none.
+    let plain = healthy("b");
+    let router = Router::builder()
+        .deployment(dep("g", "b", &plain))
+        .build()
+        .expect("valid router");
+    let routed = router
+        .chat(&req("g"), &RequestOptions::new())
+        .await
+        .expect("an answer");
+    assert!(routed.upstream_body.is_none());
+    let stream = router
+        .chat_stream(&req("g"), &RequestOptions::new())
+        .await
+        .expect("a stream");
+    let items: Vec<_> = stream.with_bodies().collect().await;
+    assert!(items.iter().all(|i| matches!(i, Ok((_, None)))));
+}

@@ -322,3 +322,59 @@ async fn the_kit_catches_a_body_that_is_not_the_response() {
     assert_eq!(failure.check, "chat_with_body");
     assert!(failure.found.contains("different response"), "{failure}");
 }
+
+/// A provider whose stream hands over bodies that are not its chunks.
+struct ForgesStreamBodies(MockProvider);
+
+impl Provider for ForgesStreamBodies {
+    fn name(&self) -> &'static str {
+        "mock"
+    }
+    fn model(&self) -> &str {
+        self.0.model()
+    }
+    fn chat<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+        self.0.chat(req, ctx)
+    }
+    fn chat_stream<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<ChunkStream, ProviderError>> {
+        self.0.chat_stream(req, ctx)
+    }
+    fn chat_stream_with_bodies<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<provider::ChunkBodyStream, ProviderError>> {
+        use futures::StreamExt;
+        Box::pin(async move {
+            let chunks = self.0.chat_stream(req, ctx).await?;
+            let forged: provider::ChunkBodyStream = Box::pin(chunks.map(|item| {
+                item.map(|chunk| {
+                    let mut other = chunk.clone();
+                    other.model = "another-model".to_owned();
+                    let body = serde_json::to_vec(&other).expect("serializes");
+                    (chunk, Some(body.into()))
+                })
+            }));
+            Ok(forged)
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_kit_catches_stream_bodies_that_are_not_the_chunks() {
+    let mock = MockProvider::new("m");
+    let upstream = ScriptedMock::new(mock.clone());
+    let failure = check_provider(Arc::new(ForgesStreamBodies(mock)), &upstream)
+        .await
+        .expect_err("must fail");
+    assert_eq!(failure.check, "stream_with_bodies");
+    assert!(failure.found.contains("different chunk"), "{failure}");
+}

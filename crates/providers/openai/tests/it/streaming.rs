@@ -35,6 +35,29 @@ async fn a_stream_arrives_whole_with_role_first_and_finish_last() {
 }
 
 #[tokio::test]
+async fn each_chunk_comes_with_the_upstream_json_it_was_read_from() {
+    use futures::StreamExt;
+
+    let upstream = support::mock().await;
+    let provider = support::openai(&upstream, "gpt-4o");
+    let mut req = request();
+    req.stream_options = Some(StreamOptions::include_usage(true));
+    let mut stream = provider
+        .chat_stream_with_bodies(&req, &ctx())
+        .await
+        .expect("stream opens");
+    let mut seen = 0;
+    while let Some(item) = stream.next().await {
+        let (chunk, body) = item.expect("a chunk");
+        let body = body.expect("an OpenAI chunk is forwarded as it came");
+        let read: provider::ChatChunk = serde_json::from_slice(&body).expect("a chunk's JSON");
+        assert_eq!(read, chunk);
+        seen += 1;
+    }
+    assert!(seen >= 3, "role, content, finish and usage chunks: {seen}");
+}
+
+#[tokio::test]
 async fn the_usage_chunk_passes_through_when_asked_for() {
     let upstream = support::mock().await;
     let provider = support::openai(&upstream, "gpt-4o");

@@ -75,15 +75,18 @@ impl PlainPool {
         }
     }
 
-    /// Sends `request` (whose URI is absolute, `http`) and waits for the answer's headers.
+    /// Sends `request` to `target` (an absolute `http` URI) and waits for the answer's headers.
+    /// The request itself must be ready for the wire: its URI in origin form (`/path?query`)
+    /// and a `Host` header, as HTTP/1.1 servers require.
     ///
     /// A pooled connection that turns out to be closed before the request went out is
     /// replaced by a new one, once; a request that was written is never sent again.
     pub(crate) async fn send(
         &self,
+        target: &http::Uri,
         mut request: http::Request<Full<Bytes>>,
     ) -> Result<http::Response<Incoming>, PlainError> {
-        let Some(authority) = request.uri().authority().cloned() else {
+        let Some(authority) = target.authority().cloned() else {
             // Never for the targets the builders accept; hyper would refuse it as well.
             return Err(PlainError::Connect("the URL has no host".into()));
         };
@@ -101,7 +104,7 @@ impl PlainPool {
                 },
             }
         }
-        let mut sender = self.connect(request.uri().clone()).await?;
+        let mut sender = self.connect(target.clone()).await?;
         let response = sender
             .send_request(request)
             .await
@@ -204,8 +207,20 @@ pub(crate) mod tests {
                     loop {
                         // Requests here have no body: one ends at the blank line.
                         while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let request = String::from_utf8_lossy(&buf[..end]).to_lowercase();
                             buf.drain(..end + 4);
-                            let head = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n";
+                            // What HTTP/1.1 servers require: the path alone on the request
+                            // line, and a Host header.
+                            let line = request.lines().next().unwrap_or("");
+                            let target = line.split(' ').nth(1).unwrap_or("");
+                            let well_formed = target.starts_with('/')
+                                && line.ends_with(" http/1.1")
+                                && request.contains("\r\nhost: 127.0.0.1:");
+                            let head: &[u8] = if well_formed {
+                                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
+                            } else {
+                                b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\n\r\n"
+                            };
                             let mut sent = tcp.write_all(head).await.and(tcp.write_all(b"o").await);
                             if mode == Mode::SlowBody {
                                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -231,10 +246,19 @@ pub(crate) mod tests {
     }
 
     async fn get(pool: &PlainPool, base: &str) -> http::Response<Incoming> {
-        let request = http::Request::get(format!("{base}/"))
+        let target: http::Uri = format!("{base}/").parse().expect("a URI");
+        let host = target.authority().expect("a host").as_str().to_owned();
+        let request = http::Request::get("/")
+            .header(http::header::HOST, host)
             .body(Full::new(Bytes::new()))
             .expect("a valid request");
-        pool.send(request).await.expect("an answer")
+        let response = pool.send(&target, request).await.expect("an answer");
+        assert_eq!(
+            response.status(),
+            200,
+            "the server read a well-formed request"
+        );
+        response
     }
 
     async fn body(response: http::Response<Incoming>) -> Bytes {
@@ -341,11 +365,12 @@ pub(crate) mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let base = format!("http://{}", listener.local_addr().expect("an address"));
         drop(listener);
-        let request = http::Request::get(format!("{base}/"))
+        let target: http::Uri = format!("{base}/").parse().expect("a URI");
+        let request = http::Request::get("/")
             .body(Full::new(Bytes::new()))
             .expect("a valid request");
         let err = pool(64, Duration::from_secs(90))
-            .send(request)
+            .send(&target, request)
             .await
             .expect_err("nothing listens");
         assert!(matches!(err, PlainError::Connect(_)), "{err:?}");

@@ -6,7 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
-use http::{HeaderMap, HeaderValue, Uri, header::USER_AGENT};
+use http::{
+    HeaderMap, HeaderValue, Uri,
+    header::{HOST, USER_AGENT},
+};
 use http_body_util::{BodyExt, Full};
 use provider::{ErrorKind, ProviderError, header_pairs};
 use reqwest::{Response, Url};
@@ -40,8 +43,17 @@ pub(crate) enum Limit {
 pub(crate) struct Target {
     pub(crate) url: Url,
     pub(crate) uri: Uri,
-    /// Plain `http`: sent through the plain-HTTP/1.1 pool.
-    pub(crate) plain: bool,
+    /// For a plain `http` URL (sent through the plain-HTTP/1.1 pool): the request line's
+    /// origin form (`/v1/chat/completions`) and the `Host` header, which hyper's connection
+    /// does not add itself (hyper-util's client does, for the other URLs).
+    pub(crate) plain: Option<PlainTarget>,
+}
+
+/// What a request over a plain-HTTP/1.1 connection needs besides the absolute URI.
+#[derive(Debug, Clone)]
+pub(crate) struct PlainTarget {
+    pub(crate) origin: Uri,
+    pub(crate) host: HeaderValue,
 }
 
 impl Target {
@@ -49,7 +61,17 @@ impl Target {
     /// URLs the builders accept).
     pub(crate) fn new(url: Url) -> Option<Target> {
         let uri: Uri = url.as_str().parse().ok()?;
-        let plain = uri.scheme() == Some(&http::uri::Scheme::HTTP);
+        let plain = if uri.scheme() == Some(&http::uri::Scheme::HTTP) {
+            let origin = uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .parse()
+                .ok()?;
+            let host = HeaderValue::from_str(uri.authority()?.as_str()).ok()?;
+            Some(PlainTarget { origin, host })
+        } else {
+            None
+        };
         Some(Target { url, uri, plain })
     }
 }
@@ -81,7 +103,12 @@ pub(crate) async fn send(
         Inner::Direct(pools) => {
             let slot = pools.here();
             let limit_end = time_left.map(|left| (left, Instant::now() + left));
-            let mut request = http::Request::post(target.uri.clone())
+            let plain = slot.plain.as_ref().zip(target.plain.as_ref());
+            let uri = match plain {
+                Some((_, p)) => p.origin.clone(),
+                None => target.uri.clone(),
+            };
+            let mut request = http::Request::post(uri)
                 .body(Full::new(Bytes::from(body)))
                 .map_err(|e| {
                     ProviderError::new(
@@ -94,14 +121,17 @@ pub(crate) async fn send(
                     )
                 })?;
             *request.headers_mut() = headers;
+            if let Some((_, p)) = plain {
+                request.headers_mut().insert(HOST, p.host.clone());
+            }
             if !request.headers().contains_key(USER_AGENT) {
                 request
                     .headers_mut()
                     .insert(USER_AGENT, USER_AGENT_VALUE.clone());
             }
             let sending = async {
-                match (&slot.plain, target.plain) {
-                    (Some(plain), true) => plain.send(request).await.map_err(|e| {
+                match plain {
+                    Some((pool, _)) => pool.send(&target.uri, request).await.map_err(|e| {
                         let connect = matches!(e, PlainError::Connect(_));
                         hyper_error(provider, &target.url, connect, &e)
                     }),
@@ -485,5 +515,33 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
         text.chars().take(160).collect::<String>() + "…"
     } else {
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_target_has_its_origin_form_and_host_ready() {
+        let target = Target::new(
+            "http://10.0.0.5:8000/v1/chat/completions?x=1"
+                .parse()
+                .expect("a URL"),
+        )
+        .expect("a target");
+        let plain = target.plain.expect("plain http");
+        assert_eq!(plain.origin, "/v1/chat/completions?x=1");
+        assert_eq!(plain.host, "10.0.0.5:8000");
+        let tls = Target::new(
+            "https://api.openai.com/v1/chat/completions"
+                .parse()
+                .expect("a URL"),
+        )
+        .expect("a target");
+        assert!(
+            tls.plain.is_none(),
+            "hyper-util's client writes https requests itself"
+        );
     }
 }

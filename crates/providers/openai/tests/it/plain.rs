@@ -58,6 +58,9 @@ async fn chat_sends_the_configured_model_and_returns_the_answer() {
             .is_some_and(|v| v.starts_with("Bearer "))
     );
     assert_eq!(hit.header("openai-organization"), Some("org-42"));
+    // HTTP/1.1 servers (Go's among them) refuse a request without a Host header.
+    let authority = upstream.base_url().replace("http://", "");
+    assert_eq!(hit.header("host"), Some(authority.as_str()));
     assert_eq!(hit.header("openai-project"), Some("proj-7"));
     assert_eq!(hit.header("x-team"), Some("search"));
     assert_eq!(hit.header("x-request-id"), Some("req-test-1"));

@@ -324,51 +324,47 @@ impl provider::Provider for WithJson {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_upstream_json_of_answers_and_chunks_reaches_the_caller() {
-    let forwarding = Arc::new(WithJson(healthy("a")));
+/// A plain answer and a stream from a router over `provider`: the answer's body, and each
+/// chunk with its body.
+async fn answer_and_chunks(
+    provider: Arc<dyn provider::Provider>,
+) -> (
+    switchyard_router::Routed<provider::ChatResponse>,
+    Vec<(provider::ChatChunk, Option<bytes::Bytes>)>,
+) {
     let router = Router::builder()
-        .deployment(DeploymentConfig::new("g", forwarding.clone()).id("a"))
+        .deployment(DeploymentConfig::new("g", provider).id("a"))
         .build()
         .expect("valid router");
-
     let routed = router
         .chat(&req("g"), &RequestOptions::new())
         .await
         .expect("an answer");
-    let body = routed.upstream_body.as_ref().expect("the provider's body");
-    let read: provider::ChatResponse = serde_json::from_slice(body).expect("JSON");
-    assert_eq!(read, routed.value);
-
-    // Every chunk, those held back before the commit point included, keeps its body.
     let stream = router
         .chat_stream(&req("g"), &RequestOptions::new())
         .await
         .expect("a stream");
     let items: Vec<_> = stream.with_bodies().collect().await;
-    assert!(items.len() >= 2, "{}", items.len());
-    for item in items {
-        let (chunk, body) = item.expect("a chunk");
+    let chunks = items.into_iter().map(|i| i.expect("a chunk")).collect();
+    (routed, chunks)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_upstream_json_of_answers_and_chunks_reaches_the_caller() {
+    let (routed, chunks) = answer_and_chunks(Arc::new(WithJson(healthy("a")))).await;
+    let body = routed.upstream_body.as_ref().expect("the provider's body");
+    let read: provider::ChatResponse = serde_json::from_slice(body).expect("JSON");
+    assert_eq!(read, routed.value);
+    // Every chunk, those held back before the commit point included, keeps its body.
+    assert!(chunks.len() >= 2, "{}", chunks.len());
+    for (chunk, body) in chunks {
         let read: provider::ChatChunk =
             serde_json::from_slice(&body.expect("a body")).expect("JSON");
         assert_eq!(read, chunk);
     }
 
     // A provider that gives no bodies (the mock) gives the caller none.
-    let plain = healthy("b");
-    let router = Router::builder()
-        .deployment(dep("g", "b", &plain))
-        .build()
-        .expect("valid router");
-    let routed = router
-        .chat(&req("g"), &RequestOptions::new())
-        .await
-        .expect("an answer");
+    let (routed, chunks) = answer_and_chunks(Arc::new(healthy("b"))).await;
     assert!(routed.upstream_body.is_none());
-    let stream = router
-        .chat_stream(&req("g"), &RequestOptions::new())
-        .await
-        .expect("a stream");
-    let items: Vec<_> = stream.with_bodies().collect().await;
-    assert!(items.iter().all(|i| matches!(i, Ok((_, None)))));
+    assert!(chunks.iter().all(|(_, body)| body.is_none()));
 }

@@ -273,22 +273,32 @@ async fn the_kit_catches_a_provider_that_misclassifies() {
     );
 }
 
-/// A provider that hands the proxy a body that is not the response it returns.
-struct ForgesBody(MockProvider);
+/// A provider that hands over bodies that say something else than what it returns: the plain
+/// answer's (`stream: false`) or the stream's chunks' (`stream: true`).
+struct ForgesBodies {
+    inner: MockProvider,
+    stream: bool,
+}
 
-impl Provider for ForgesBody {
+/// `value` (a response or a chunk, as JSON) with another model.
+fn forged(mut value: serde_json::Value) -> bytes::Bytes {
+    value["model"] = "another-model".into();
+    serde_json::to_vec(&value).expect("serializes").into()
+}
+
+impl Provider for ForgesBodies {
     fn name(&self) -> &'static str {
         "mock"
     }
     fn model(&self) -> &str {
-        self.0.model()
+        self.inner.model()
     }
     fn chat<'a>(
         &'a self,
         req: &'a ChatRequest,
         ctx: &'a CallContext,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
-        self.0.chat(req, ctx)
+        self.inner.chat(req, ctx)
     }
     fn chat_with_body<'a>(
         &'a self,
@@ -296,11 +306,10 @@ impl Provider for ForgesBody {
         ctx: &'a CallContext,
     ) -> BoxFuture<'a, Result<(ChatResponse, Option<bytes::Bytes>), ProviderError>> {
         Box::pin(async move {
-            let response = self.0.chat(req, ctx).await?;
-            let mut other = response.clone();
-            other.model = "another-model".to_owned();
-            let body = serde_json::to_vec(&other).expect("serializes");
-            Ok((response, Some(body.into())))
+            let response = self.inner.chat(req, ctx).await?;
+            let json = serde_json::to_value(&response).expect("serializes");
+            let body = (!self.stream).then(|| forged(json));
+            Ok((response, body))
         })
     }
     fn chat_stream<'a>(
@@ -308,44 +317,7 @@ impl Provider for ForgesBody {
         req: &'a ChatRequest,
         ctx: &'a CallContext,
     ) -> BoxFuture<'a, Result<ChunkStream, ProviderError>> {
-        self.0.chat_stream(req, ctx)
-    }
-}
-
-#[tokio::test]
-async fn the_kit_catches_a_body_that_is_not_the_response() {
-    let mock = MockProvider::new("m");
-    let upstream = ScriptedMock::new(mock.clone());
-    let failure = check_provider(Arc::new(ForgesBody(mock)), &upstream)
-        .await
-        .expect_err("must fail");
-    assert_eq!(failure.check, "chat_with_body");
-    assert!(failure.found.contains("different response"), "{failure}");
-}
-
-/// A provider whose stream hands over bodies that are not its chunks.
-struct ForgesStreamBodies(MockProvider);
-
-impl Provider for ForgesStreamBodies {
-    fn name(&self) -> &'static str {
-        "mock"
-    }
-    fn model(&self) -> &str {
-        self.0.model()
-    }
-    fn chat<'a>(
-        &'a self,
-        req: &'a ChatRequest,
-        ctx: &'a CallContext,
-    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
-        self.0.chat(req, ctx)
-    }
-    fn chat_stream<'a>(
-        &'a self,
-        req: &'a ChatRequest,
-        ctx: &'a CallContext,
-    ) -> BoxFuture<'a, Result<ChunkStream, ProviderError>> {
-        self.0.chat_stream(req, ctx)
+        self.inner.chat_stream(req, ctx)
     }
     fn chat_stream_with_bodies<'a>(
         &'a self,
@@ -354,27 +326,36 @@ impl Provider for ForgesStreamBodies {
     ) -> BoxFuture<'a, Result<provider::ChunkBodyStream, ProviderError>> {
         use futures::StreamExt;
         Box::pin(async move {
-            let chunks = self.0.chat_stream(req, ctx).await?;
-            let forged: provider::ChunkBodyStream = Box::pin(chunks.map(|item| {
+            let chunks = self.inner.chat_stream(req, ctx).await?;
+            let stream = self.stream;
+            let forging: provider::ChunkBodyStream = Box::pin(chunks.map(move |item| {
                 item.map(|chunk| {
-                    let mut other = chunk.clone();
-                    other.model = "another-model".to_owned();
-                    let body = serde_json::to_vec(&other).expect("serializes");
-                    (chunk, Some(body.into()))
+                    let json = serde_json::to_value(&chunk).expect("serializes");
+                    let body = stream.then(|| forged(json));
+                    (chunk, body)
                 })
             }));
-            Ok(forged)
+            Ok(forging)
         })
     }
 }
 
 #[tokio::test]
-async fn the_kit_catches_stream_bodies_that_are_not_the_chunks() {
-    let mock = MockProvider::new("m");
-    let upstream = ScriptedMock::new(mock.clone());
-    let failure = check_provider(Arc::new(ForgesStreamBodies(mock)), &upstream)
-        .await
-        .expect_err("must fail");
-    assert_eq!(failure.check, "stream_with_bodies");
-    assert!(failure.found.contains("different chunk"), "{failure}");
+async fn the_kit_catches_bodies_that_are_not_what_they_come_with() {
+    for (stream, check, found) in [
+        (false, "chat_with_body", "different response"),
+        (true, "stream_with_bodies", "different chunk"),
+    ] {
+        let mock = MockProvider::new("m");
+        let upstream = ScriptedMock::new(mock.clone());
+        let provider = ForgesBodies {
+            inner: mock,
+            stream,
+        };
+        let failure = check_provider(Arc::new(provider), &upstream)
+            .await
+            .expect_err("must fail");
+        assert_eq!(failure.check, check);
+        assert!(failure.found.contains(found), "{failure}");
+    }
 }

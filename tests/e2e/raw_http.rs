@@ -369,7 +369,14 @@ async fn readiness_is_open_and_health_lists_deployments_behind_auth() {
 
 #[tokio::test]
 async fn sigterm_lets_the_request_in_flight_finish_then_exits_0() {
-    let mut gw = Gateway::start().await;
+    // Both ways of serving: thread per core (the default) and one work-stealing runtime.
+    let work_stealing = format!("{STANDARD_CONFIG}\nswitchyard:\n  runtime: work_stealing\n");
+    for config in [STANDARD_CONFIG, work_stealing.as_str()] {
+        drains_on_sigterm(Gateway::with_config(config).await).await;
+    }
+}
+
+async fn drains_on_sigterm(mut gw: Gateway) {
     gw.upstream.script(
         "gpt-4o",
         [Behaviour::success().delayed(Duration::from_secs(1))],

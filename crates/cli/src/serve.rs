@@ -8,7 +8,7 @@ use std::{
 
 use anyhow::Context;
 use proxy::{
-    config::{Config, LogFormat, RedisConnection, RedisSettings},
+    config::{Config, LogFormat, RedisConnection, RedisSettings, RuntimeKind},
     http,
     wiring::{self, Extras},
 };
@@ -61,15 +61,24 @@ pub(crate) fn serve(
             cfg.warnings.join("; ")
         );
     }
-    // Requests are served by worker threads with runtimes of their own (`serve_on_workers`);
-    // this one accepts connections and runs the gateway's background work.
+    // Thread per core (the default): requests are served by worker threads with runtimes of
+    // their own (`serve_on_workers`), and this runtime accepts connections and runs the
+    // gateway's background work. Work stealing: one multi-thread runtime does everything.
     let workers = cfg
         .server
         .worker_threads
         .and_then(NonZeroUsize::new)
         .or_else(|| std::thread::available_parallelism().ok())
         .unwrap_or(NonZeroUsize::MIN);
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let work_stealing = cfg.server.runtime == RuntimeKind::WorkStealing;
+    let mut runtime = if work_stealing {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers.get());
+        b
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = runtime
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
@@ -114,7 +123,12 @@ pub(crate) fn serve(
                 "demo mode (no --config): in-process mock deployments, no API key needed. Try:\n  curl http://{local}/v1/chat/completions -H 'content-type: application/json' -d '{{\"model\":\"{model}\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}' -i\n  or any OpenAI SDK with base_url=http://{local}/v1 ; watch the x-switchyard-* headers and http://{local}/metrics"
             );
         }
-        let served = http::serve_on_workers(listener, state, workers, http::shutdown_signal()).await.context("the server failed");
+        let served = if work_stealing {
+            http::serve(listener, state, http::shutdown_signal()).await
+        } else {
+            http::serve_on_workers(listener, state, workers, http::shutdown_signal()).await
+        }
+        .context("the server failed");
         background.shutdown().await;
         served?;
         tracing::info!("stopped");

@@ -362,6 +362,7 @@ pub(crate) const SWITCHYARD: Section = Section {
         "max_body_bytes",
         "log_format",
         "worker_threads",
+        "runtime",
         "keys",
     ],
     unsupported: &[],

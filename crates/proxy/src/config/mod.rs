@@ -58,7 +58,7 @@ pub use types::{
     ApiKeyConfig, AuthSettings, Config, DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_FALLBACKS, DEFAULT_PORT, DEFAULT_REDIS_KEY_PREFIX, DeploymentConfig, ExtraHeader,
     Fallbacks, LogFormat, MockFailure, ProviderKind, RedisConnection, RedisSettings,
-    RouterSettings, RoutingStrategy, Secret, SecretSource, ServerSettings,
+    RouterSettings, RoutingStrategy, RuntimeKind, Secret, SecretSource, ServerSettings,
 };
 
 /// The embedded demo config: mock deployments only, some flaky, no keys needed.

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::types::{Config, ProviderKind, RedisConnection, Secret, SecretSource};
+use super::types::{Config, ProviderKind, RedisConnection, RuntimeKind, Secret, SecretSource};
 
 /// See [`Config::redacted_summary`].
 pub(crate) fn summary(config: &Config) -> String {
@@ -131,12 +131,16 @@ pub(crate) fn summary(config: &Config) -> String {
     let _ = writeln!(out, "\nserver");
     let _ = writeln!(
         out,
-        "  listen {}, max body {} bytes, logs {:?}, worker threads {}",
+        "  listen {}, max body {} bytes, logs {:?}, worker threads {} ({})",
         s.listen_addr(),
         s.max_body_bytes,
         s.log_format,
         s.worker_threads
-            .map_or_else(|| "one per CPU".to_owned(), |n| n.to_string())
+            .map_or_else(|| "one per CPU".to_owned(), |n| n.to_string()),
+        match s.runtime {
+            RuntimeKind::WorkStealing => "work stealing",
+            _ => "thread per core",
+        }
     );
     let _ = writeln!(out, "\nauth");
     match &config.auth.master_key {

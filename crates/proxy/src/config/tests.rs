@@ -514,7 +514,7 @@ switchyard:
     assert_eq!(p.kind, ProblemKind::UnknownKey { suggestion: None });
     assert!(
         p.message
-            .contains("listen, max_body_bytes, log_format, worker_threads, keys"),
+            .contains("listen, max_body_bytes, log_format, worker_threads, runtime, keys"),
         "{}",
         p.message
     );
@@ -1472,6 +1472,29 @@ fn worker_threads_default_to_one_per_cpu_and_must_be_at_least_one() {
     }
     let p = problem(&format!("{MINIMAL}switchyard:\n  worker_threads: 0\n"));
     assert!(p.message.contains("at least 1"), "{}", p.message);
+}
+
+#[test]
+fn runtime_is_per_core_unless_work_stealing_is_asked_for() {
+    let server = |extra: &str| load_ok(&format!("{MINIMAL}switchyard:\n{extra}")).server;
+    assert_eq!(load_ok(MINIMAL).server.runtime, RuntimeKind::PerCore);
+    assert_eq!(
+        server("  runtime: per_core\n").runtime,
+        RuntimeKind::PerCore
+    );
+    assert_eq!(
+        server("  runtime: work_stealing\n").runtime,
+        RuntimeKind::WorkStealing
+    );
+    let config = format!("{MINIMAL}switchyard:\n  runtime: multi_thread\n");
+    let p = problem(&config);
+    assert_eq!(p.path, "switchyard.runtime");
+    assert_at(&p, &config, "multi_thread");
+    assert!(
+        p.message.contains("per_core") && p.message.contains("work_stealing"),
+        "{}",
+        p.message
+    );
 }
 
 #[test]

@@ -487,8 +487,10 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// How logs are written.
     pub log_format: LogFormat,
-    /// Threads of the async runtime that serves requests; `None` is one per CPU.
+    /// Threads that serve requests; `None` is one per CPU.
     pub worker_threads: Option<usize>,
+    /// How requests are spread over those threads.
+    pub runtime: RuntimeKind,
 }
 
 impl Default for ServerSettings {
@@ -499,6 +501,7 @@ impl Default for ServerSettings {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             log_format: LogFormat::Text,
             worker_threads: None,
+            runtime: RuntimeKind::PerCore,
         }
     }
 }
@@ -512,6 +515,20 @@ impl ServerSettings {
             format!("{}:{}", self.host, self.port)
         }
     }
+}
+
+/// How the proxy spreads requests over its threads (`switchyard.runtime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RuntimeKind {
+    /// Thread per core (`per_core`, the default): each thread runs a runtime of its own and
+    /// keeps the client connections it is given; a request never moves between threads.
+    #[default]
+    PerCore,
+    /// One work-stealing runtime (`work_stealing`): idle threads take work from busy ones, so a
+    /// few very busy client connections (a load balancer's keep-alive pool) use every core, at
+    /// the price of wake-ups between threads on every request.
+    WorkStealing,
 }
 
 /// How the proxy writes its logs.

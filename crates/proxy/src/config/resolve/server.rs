@@ -7,7 +7,7 @@ use crate::config::{
     error::ProblemKind,
     keys,
     raw::Value,
-    types::{ApiKeyConfig, DEFAULT_PORT, LogFormat, Secret, ServerSettings},
+    types::{ApiKeyConfig, DEFAULT_PORT, LogFormat, RuntimeKind, Secret, ServerSettings},
 };
 
 #[derive(Default)]
@@ -88,6 +88,16 @@ pub(super) fn switchyard_section(
         } else {
             server.worker_threads = usize::try_from(n).ok();
         }
+    }
+    let runtimes = [
+        (RuntimeKind::PerCore, "per_core"),
+        (RuntimeKind::WorkStealing, "work_stealing"),
+    ];
+    if let Some(kind) = f
+        .get("runtime")
+        .and_then(|g| ctx.one_of(g.field(), &runtimes))
+    {
+        server.runtime = kind;
     }
     let keys = f
         .get("keys")

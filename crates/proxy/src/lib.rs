@@ -44,7 +44,8 @@
 //!
 //! Serving it takes a [`wiring::ProviderFactory`] (which provider crate builds each
 //! deployment; `switchyard-cli` has the one the binary uses), then [`wiring::build_state`]
-//! and [`http::serve`].
+//! and either [`http::serve_on_workers`] (thread per core: worker threads with a runtime each,
+//! what the binary does by default) or [`http::serve`] (on the caller's runtime).
 #![warn(missing_docs)]
 
 pub mod config;

@@ -5,7 +5,7 @@ use provider::{EmbeddingsRequest, ErrorKind, Provider};
 use serde_json::json;
 use switchyard_openai::{AzureProvider, BuildError};
 
-use crate::support::{self, AZURE_KEY, ctx, drain, request};
+use crate::support::{self, AZURE_KEY, ctx, request};
 
 #[tokio::test]
 async fn azure_calls_the_deployment_url_with_the_api_key_header() {
@@ -28,13 +28,7 @@ async fn azure_calls_the_deployment_url_with_the_api_key_header() {
 
     let response = provider.chat(&request(), &ctx()).await.expect("answer");
     assert_eq!(response.text(), Some("mock answer from my-gpt-4o"));
-    let (chunks, error) = drain(
-        provider
-            .chat_stream(&request(), &ctx())
-            .await
-            .expect("opens"),
-    )
-    .await;
+    let (chunks, error) = support::stream_of(&provider, &request(), &ctx()).await;
     assert!(error.is_none(), "{error:?}");
     assert_eq!(support::text_of(&chunks), "mock answer from my-gpt-4o");
     assert!(

@@ -5,17 +5,13 @@ use mock_upstream::{Behaviour, WILDCARD};
 use provider::{ErrorKind, FinishReason, Provider, Role, StreamOptions};
 use serde_json::{Value, json};
 
-use crate::support::{self, chunk, ctx, drain, request, sse_body, text_of};
+use crate::support::{self, chunk, ctx, request, sse_body, text_of};
 
 #[tokio::test]
 async fn a_stream_arrives_whole_with_role_first_and_finish_last() {
     let upstream = support::mock().await;
     let provider = support::openai(&upstream, "gpt-4o");
-    let stream = provider
-        .chat_stream(&request(), &ctx())
-        .await
-        .expect("stream opens");
-    let (chunks, error) = drain(stream).await;
+    let (chunks, error) = support::stream_of(&provider, &request(), &ctx()).await;
     assert!(error.is_none(), "{error:?}");
     assert_eq!(chunks[0].choices[0].delta.role, Some(Role::Assistant));
     assert_eq!(text_of(&chunks), "mock answer from gpt-4o");
@@ -63,7 +59,7 @@ async fn the_usage_chunk_passes_through_when_asked_for() {
     let provider = support::openai(&upstream, "gpt-4o");
     let mut req = request();
     req.stream_options = Some(StreamOptions::include_usage(true));
-    let (chunks, error) = drain(provider.chat_stream(&req, &ctx()).await.expect("opens")).await;
+    let (chunks, error) = support::stream_of(&provider, &req, &ctx()).await;
     assert!(error.is_none(), "{error:?}");
     let last = chunks.last().expect("chunks");
     assert!(last.choices.is_empty());
@@ -80,13 +76,7 @@ async fn a_cut_stream_ends_with_a_connection_error() {
     let upstream = support::mock().await;
     let provider = support::openai(&upstream, "gpt-4o");
     upstream.always(WILDCARD, Behaviour::CutStream { after_chunks: 2 });
-    let (chunks, error) = drain(
-        provider
-            .chat_stream(&request(), &ctx())
-            .await
-            .expect("opens"),
-    )
-    .await;
+    let (chunks, error) = support::stream_of(&provider, &request(), &ctx()).await;
     assert_eq!(
         text_of(&chunks),
         "mock answer",
@@ -101,13 +91,7 @@ async fn an_error_event_mid_stream_is_an_error_item() {
     let upstream = support::mock().await;
     let provider = support::openai(&upstream, "gpt-4o");
     upstream.always(WILDCARD, Behaviour::StreamErrorEvent { after_chunks: 1 });
-    let (chunks, error) = drain(
-        provider
-            .chat_stream(&request(), &ctx())
-            .await
-            .expect("opens"),
-    )
-    .await;
+    let (chunks, error) = support::stream_of(&provider, &request(), &ctx()).await;
     assert_eq!(text_of(&chunks), "mock");
     let error = error.expect("error item");
     assert_eq!(
@@ -124,13 +108,7 @@ async fn an_error_event_mid_stream_is_an_error_item() {
             json!({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}),
         ]),
     );
-    let (_, error) = drain(
-        provider
-            .chat_stream(&request(), &ctx())
-            .await
-            .expect("opens"),
-    )
-    .await;
+    let (_, error) = support::stream_of(&provider, &request(), &ctx()).await;
     assert_eq!(error.map(|e| e.kind()), Some(ErrorKind::RateLimit));
 }
 
@@ -139,13 +117,7 @@ async fn malformed_stream_data_is_an_internal_server_error() {
     let upstream = support::mock().await;
     let provider = support::openai(&upstream, "gpt-4o");
     upstream.always(WILDCARD, Behaviour::MalformedJson);
-    let (_, error) = drain(
-        provider
-            .chat_stream(&request(), &ctx())
-            .await
-            .expect("opens"),
-    )
-    .await;
+    let (_, error) = support::stream_of(&provider, &request(), &ctx()).await;
     let error = error.expect("error item");
     assert_eq!(error.kind(), ErrorKind::InternalServer);
     assert!(
@@ -166,13 +138,7 @@ async fn a_finished_stream_without_done_is_complete_but_one_without_finish_is_cu
             chunk(json!({}), json!("stop")),
         ]),
     );
-    let (chunks, error) = drain(
-        provider
-            .chat_stream(&request(), &ctx())
-            .await
-            .expect("opens"),
-    )
-    .await;
+    let (chunks, error) = support::stream_of(&provider, &request(), &ctx()).await;
     assert!(
         error.is_none(),
         "finish_reason arrived, [DONE] is optional: {error:?}"
@@ -182,7 +148,7 @@ async fn a_finished_stream_without_done_is_complete_but_one_without_finish_is_cu
     // Asked for usage, got the finish but not the usage chunk: cut.
     let mut req = request();
     req.stream_options = Some(StreamOptions::include_usage(true));
-    let (_, error) = drain(provider.chat_stream(&req, &ctx()).await.expect("opens")).await;
+    let (_, error) = support::stream_of(&provider, &req, &ctx()).await;
     assert_eq!(error.map(|e| e.kind()), Some(ErrorKind::Connection));
 
     upstream.always(
@@ -192,13 +158,7 @@ async fn a_finished_stream_without_done_is_complete_but_one_without_finish_is_cu
             Value::Null,
         )]),
     );
-    let (chunks, error) = drain(
-        provider
-            .chat_stream(&request(), &ctx())
-            .await
-            .expect("opens"),
-    )
-    .await;
+    let (chunks, error) = support::stream_of(&provider, &request(), &ctx()).await;
     assert_eq!(text_of(&chunks), "Hi");
     let error = error.expect("no finish and no [DONE]: cut");
     assert_eq!(error.kind(), ErrorKind::Connection);
@@ -223,13 +183,7 @@ async fn content_filter_before_any_content_is_a_policy_violation() {
             Value::String("data: [DONE]\n\n".to_owned()),
         ]),
     );
-    let (chunks, error) = drain(
-        provider
-            .chat_stream(&request(), &ctx())
-            .await
-            .expect("opens"),
-    )
-    .await;
+    let (chunks, error) = support::stream_of(&provider, &request(), &ctx()).await;
     assert!(
         chunks.iter().all(|c| !c.choices.is_empty()),
         "the empty Azure preamble is skipped"
@@ -251,13 +205,7 @@ async fn content_filter_before_any_content_is_a_policy_violation() {
             Value::String("data: [DONE]\n\n".to_owned()),
         ]),
     );
-    let (chunks, error) = drain(
-        provider
-            .chat_stream(&request(), &ctx())
-            .await
-            .expect("opens"),
-    )
-    .await;
+    let (chunks, error) = support::stream_of(&provider, &request(), &ctx()).await;
     assert!(error.is_none());
     assert_eq!(
         chunks.last().and_then(|c| c.finish_reason()),

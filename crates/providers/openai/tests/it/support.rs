@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use mock_upstream::{Behaviour, MockUpstream, RunningMockUpstream};
-use provider::{CallContext, ChatChunk, ChatRequest, ChunkStream, Message, ProviderError};
+use provider::{
+    CallContext, ChatChunk, ChatRequest, ChunkStream, Message, Provider, ProviderError,
+};
 use serde_json::Value;
 use switchyard_openai::{AzureProvider, OpenAiProvider};
 
@@ -40,6 +42,19 @@ pub(crate) fn request() -> ChatRequest {
 
 pub(crate) fn ctx() -> CallContext {
     CallContext::new("req-test-1")
+}
+
+/// Every item of a streamed call that must open, up to and including its first error.
+pub(crate) async fn stream_of(
+    provider: &impl Provider,
+    req: &ChatRequest,
+    ctx: &CallContext,
+) -> (Vec<ChatChunk>, Option<ProviderError>) {
+    let stream = provider
+        .chat_stream(req, ctx)
+        .await
+        .expect("the stream opens");
+    drain(stream).await
 }
 
 /// Every item of a stream, up to and including its first error.

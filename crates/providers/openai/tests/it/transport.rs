@@ -8,7 +8,7 @@ use provider::{CallContext, ErrorKind, Provider};
 use serde_json::Value;
 use switchyard_openai::{HttpClient, OpenAiProvider};
 
-use crate::support::{self, KEY, ctx, drain, request};
+use crate::support::{self, KEY, ctx, request};
 
 /// A port nothing listens on.
 fn closed_port() -> u16 {
@@ -100,13 +100,7 @@ async fn a_slow_stream_is_not_cut_by_the_header_limit() {
     );
     // Headers come at once; the body takes longer than the limit, which bounds headers only.
     let limited = CallContext::new("r").with_attempt_timeout(Duration::from_millis(500));
-    let (chunks, error) = drain(
-        provider
-            .chat_stream(&request(), &limited)
-            .await
-            .expect("opens"),
-    )
-    .await;
+    let (chunks, error) = support::stream_of(&provider, &request(), &limited).await;
     assert!(error.is_none(), "{error:?}");
     assert_eq!(support::text_of(&chunks), "mock answer from gpt-4o");
 }
@@ -197,13 +191,7 @@ async fn sequential_calls_reuse_one_connection() {
     let provider = support::openai(&upstream, "gpt-4o");
     for _ in 0..3 {
         provider.chat(&request(), &ctx()).await.expect("answer");
-        let (_, error) = drain(
-            provider
-                .chat_stream(&request(), &ctx())
-                .await
-                .expect("opens"),
-        )
-        .await;
+        let (_, error) = support::stream_of(&provider, &request(), &ctx()).await;
         assert!(error.is_none());
     }
     // An error answer leaves the connection reusable too.
@@ -255,13 +243,7 @@ async fn a_reqwest_client_handed_in_behaves_the_same() {
             .text(),
         Some("mock answer from gpt-4o")
     );
-    let (chunks, error) = drain(
-        provider
-            .chat_stream(&request(), &ctx())
-            .await
-            .expect("opens"),
-    )
-    .await;
+    let (chunks, error) = support::stream_of(&provider, &request(), &ctx()).await;
     assert!(error.is_none(), "{error:?}");
     assert_eq!(support::text_of(&chunks), "mock answer from gpt-4o");
 

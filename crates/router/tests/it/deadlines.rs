@@ -5,7 +5,7 @@ use provider::ErrorKind;
 use switchyard_router::{RequestOptions, Router};
 use tokio::time::Instant;
 
-use crate::support::{assert_elapsed, build, dep, mock, ms, req, scripted, secs};
+use crate::support::{assert_elapsed, build, dep, mock, ms, req, scripted, secs, solo};
 
 fn hanging() -> mock::MockProvider {
     build(mock("a").always(MockStep::Hang))
@@ -114,11 +114,7 @@ async fn a_deployment_timeout_wins_over_the_routers() {
 #[tokio::test(start_paused = true)]
 async fn without_any_limit_the_deadline_cuts_a_hanging_attempt() {
     let a = hanging();
-    let router = Router::builder()
-        .deployment(dep("g", "a", &a))
-        .seed(1)
-        .build()
-        .expect("valid router");
+    let router = solo(&a, 1);
     let start = Instant::now();
     let err = router
         .chat(&req("g"), &RequestOptions::new().timeout(ms(2500)))

@@ -4,7 +4,7 @@
 use provider::ErrorKind;
 use switchyard_router::{FailureReason, RequestOptions, RetryPolicy, Router};
 
-use crate::support::{dep, fail, failing, healthy, req, scripted};
+use crate::support::{dep, fail, failing, healthy, req, scripted, solo};
 
 /// Attempts made by one request to group `g` served by one mock that always fails with
 /// `kind`, with the router built by `configure`.
@@ -33,11 +33,7 @@ async fn attempts_for(
 #[tokio::test(start_paused = true)]
 async fn default_is_two_retries_three_attempts() {
     let m = failing("a", ErrorKind::InternalServer);
-    let router = Router::builder()
-        .deployment(dep("g", "a", &m))
-        .seed(1)
-        .build()
-        .expect("valid router");
+    let router = solo(&m, 1);
     let err = router
         .chat(&req("g"), &RequestOptions::new())
         .await
@@ -65,11 +61,7 @@ async fn default_is_two_retries_three_attempts() {
             fail(ErrorKind::InternalServer),
         ],
     );
-    let router = Router::builder()
-        .deployment(dep("g", "a", &m))
-        .seed(1)
-        .build()
-        .expect("valid router");
+    let router = solo(&m, 1);
     let ok = router
         .chat(&req("g"), &RequestOptions::new())
         .await

@@ -10,7 +10,7 @@ use switchyard_router::{DeploymentConfig, FailureReason, RequestOptions, RoutedS
 use tokio::time::Instant;
 
 use crate::support::{
-    StallAfterFirstChunk, build, dep, fail, healthy, info, mock, ms, req, scripted, secs,
+    StallAfterFirstChunk, build, dep, fail, healthy, info, mock, ms, req, scripted, secs, solo,
 };
 
 /// Reads the stream to its end: the text of the chunks, and the error that ended it.
@@ -39,11 +39,7 @@ async fn a_failure_before_the_first_content_chunk_is_retried_unseen() {
             fail(ErrorKind::RateLimit).retry_after(secs(1)),
         ],
     );
-    let router = Router::builder()
-        .deployment(dep("g", "a", &a))
-        .seed(1)
-        .build()
-        .expect("valid router");
+    let router = solo(&a, 1);
     let stream = router
         .chat_stream(&req("g"), &RequestOptions::new())
         .await
@@ -171,11 +167,7 @@ async fn dropping_a_stream_restores_in_flight_counters() {
             .response("one two three four")
             .chunk_delay(ms(100)),
     );
-    let router = Router::builder()
-        .deployment(dep("g", "a", &a))
-        .seed(1)
-        .build()
-        .expect("valid router");
+    let router = solo(&a, 1);
     let mut stream = router
         .chat_stream(&req("g"), &RequestOptions::new())
         .await
@@ -250,11 +242,7 @@ async fn the_request_deadline_also_bounds_a_committed_stream() {
             .response("one two three four five six")
             .chunk_delay(secs(1)),
     );
-    let router = Router::builder()
-        .deployment(dep("g", "a", &a))
-        .seed(1)
-        .build()
-        .expect("valid router");
+    let router = solo(&a, 1);
     let start = Instant::now();
     let stream = router
         .chat_stream(&req("g"), &RequestOptions::new().timeout(ms(3500)))

@@ -65,6 +65,15 @@ pub(crate) fn dep(group: &str, id: &str, m: &MockProvider) -> DeploymentConfig {
     DeploymentConfig::new(group, Arc::new(m.clone())).id(id)
 }
 
+/// A router with one group `g` of one deployment `a` over `m`, its random choices seeded.
+pub(crate) fn solo(m: &MockProvider, seed: u64) -> Router {
+    Router::builder()
+        .deployment(dep("g", "a", m))
+        .seed(seed)
+        .build()
+        .expect("valid router")
+}
+
 /// The live figures of deployment `id`.
 pub(crate) fn info(router: &Router, id: &str) -> switchyard_router::DeploymentInfo {
     router

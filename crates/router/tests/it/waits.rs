@@ -7,7 +7,7 @@ use provider::ErrorKind;
 use switchyard_router::{Report, RequestOptions, Router};
 use tokio::time::Instant;
 
-use crate::support::{assert_elapsed, dep, fail, failing, healthy, ms, req, scripted, secs};
+use crate::support::{assert_elapsed, dep, fail, failing, healthy, ms, req, scripted, secs, solo};
 
 fn waits(report: &Report) -> Vec<Duration> {
     report.attempts.iter().map(|a| a.wait_before).collect()
@@ -16,11 +16,7 @@ fn waits(report: &Report) -> Vec<Duration> {
 #[tokio::test(start_paused = true)]
 async fn a_retry_after_hint_is_the_exact_wait() {
     let m = scripted("a", [fail(ErrorKind::RateLimit).retry_after(secs(3))]);
-    let router = Router::builder()
-        .deployment(dep("g", "a", &m))
-        .seed(1)
-        .build()
-        .expect("valid router");
+    let router = solo(&m, 1);
     let start = Instant::now();
     let ok = router
         .chat(&req("g"), &RequestOptions::new())
@@ -42,11 +38,7 @@ async fn a_retry_after_hint_is_the_exact_wait() {
 #[tokio::test(start_paused = true)]
 async fn backoff_is_full_jitter_doubling_from_two_seconds() {
     let m = failing("a", ErrorKind::InternalServer);
-    let router = Router::builder()
-        .deployment(dep("g", "a", &m))
-        .seed(7)
-        .build()
-        .expect("valid router");
+    let router = solo(&m, 7);
     let caps = [secs(2), secs(4), secs(8), secs(16)];
     let mut largest = [Duration::ZERO; 4];
     let mut smallest = [Duration::MAX; 4];
@@ -176,11 +168,7 @@ async fn no_backoff_onto_a_fresh_sibling() {
 async fn a_hint_above_max_retry_after_is_not_slept_on() {
     let m = failing("a", ErrorKind::RateLimit);
     m.push_step(fail(ErrorKind::RateLimit).retry_after(secs(120)));
-    let router = Router::builder()
-        .deployment(dep("g", "a", &m))
-        .seed(1)
-        .build()
-        .expect("valid router");
+    let router = solo(&m, 1);
     let start = Instant::now();
     let err = router
         .chat(&req("g"), &RequestOptions::new())
@@ -276,11 +264,7 @@ async fn nothing_sleeps_after_the_last_attempt() {
 #[tokio::test(start_paused = true)]
 async fn a_wait_that_would_cross_the_deadline_is_not_started() {
     let m = scripted("a", [fail(ErrorKind::RateLimit).retry_after(secs(10))]);
-    let router = Router::builder()
-        .deployment(dep("g", "a", &m))
-        .seed(1)
-        .build()
-        .expect("valid router");
+    let router = solo(&m, 1);
     let start = Instant::now();
     let err = router
         .chat(&req("g"), &RequestOptions::new().timeout(secs(5)))

@@ -10,7 +10,7 @@
 //! was given on its first request ([`PerThread`]): a connection is then only used by the thread
 //! whose runtime runs its task. `https` targets go through hyper-util's client (TLS, HTTP/2 by
 //! ALPN); plain `http` targets (local and self-hosted servers, the benchmarks) through a leaner
-//! HTTP/1.1 pool of our own (`pool.rs`).
+//! HTTP/1.1 client and pool of our own (`pool.rs`, `h1.rs`).
 //!
 //! reqwest is still there for what the direct client does not do: hand in a
 //! [`reqwest::Client`] (`HttpClient::from(client)`) for an outbound proxy, your own root
@@ -67,9 +67,10 @@ pub(crate) enum Inner {
 
 /// The direct client's pools, one slot per CPU, each used by the threads given that slot.
 ///
-/// A connection's task runs on the runtime of the thread that opened it. With one pool per
-/// thread, a thread that runs a current-thread runtime (the proxy's workers) only ever sends
-/// over connections whose task it runs itself: no request waits for another thread to wake.
+/// A hyper connection's task runs on the runtime of the thread that opened it, and a plain
+/// connection's socket is registered with that runtime's driver. With one pool per thread, a
+/// thread that runs a current-thread runtime (the proxy's workers) only ever sends over
+/// connections of its own runtime: no request waits for another thread to wake.
 /// Threads get slots in the order they first send, round robin, so N worker threads that are
 /// the only senders get N different slots.
 pub(crate) struct PerThread {

@@ -95,6 +95,7 @@
 mod builder;
 mod chat;
 mod client;
+mod h1;
 mod http;
 mod pool;
 mod stream;

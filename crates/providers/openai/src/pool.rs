@@ -1,35 +1,49 @@
-//! A pool of plain-HTTP/1.1 upstream connections, for `http://` targets.
+//! A pool of plain-HTTP/1.1 upstream connections, for `http://` targets, and the client that
+//! speaks on them.
 //!
-//! hyper-util's pooled client does more per request than a provider needs: it hashes the pool
-//! key with SipHash on checkout and return, races the checkout against a lazily built connect,
-//! and spawns a task per request that waits for the connection to be ready again before
-//! returning it to the pool. Here a connection goes back to the pool as soon as the answer's
-//! headers arrive, and a checkout takes the most recent one that is ready (its previous answer
-//! fully read); one that is still busy is skipped. There is one such pool per thread slot
-//! ([`PerThread`](crate::http::PerThread)), so the lock is uncontended.
+//! hyper's client does more per request than a provider needs: every connection is a task of
+//! its own that the request is handed to and the answer handed back from (two wake-ups on
+//! the runtime per request), the answer's headers are always built into a map, and
+//! hyper-util's pool hashes its key with SipHash on checkout and return. Here the task that
+//! sends a request writes it and reads the answer itself, over the wire format in `h1.rs`; a
+//! success's headers are not built (nothing reads them); and a connection goes back to its
+//! thread's pool as soon as its answer's body has been read. A checkout takes the most
+//! recently returned connection, after a non-blocking read has shown that the server has not
+//! closed it. There is one such pool per thread slot ([`PerThread`](crate::http::PerThread)),
+//! so its lock is uncontended.
 //!
 //! `https://` targets keep hyper-util's client (TLS, HTTP/2 by ALPN): there the handshakes and
-//! encryption cost far more than the pool.
+//! encryption cost far more than the client.
 
 use std::{
-    sync::Mutex,
+    io,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use bytes::Bytes;
-use http::uri::Authority;
-use http_body_util::Full;
-use hyper::{body::Incoming, client::conn::http1};
+use bytes::{Buf, Bytes, BytesMut};
+use http::{HeaderMap, StatusCode, uri::Authority};
 use hyper_util::client::legacy::connect::HttpConnector;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
 use tower_service::Service;
+
+use crate::h1::{self, Chunked, Decoded, Framing, ProtocolError};
+
+/// What a read asks for at first; doubled while reads fill it, up to [`MAX_READ`].
+const FIRST_READ: usize = 8 * 1024;
+const MAX_READ: usize = 256 * 1024;
 
 /// Why a request got no answer.
 #[derive(Debug)]
 pub(crate) enum PlainError {
     /// No connection could be made.
     Connect(Box<dyn std::error::Error + Send + Sync>),
-    /// The request failed on its connection.
-    Request(hyper::Error),
+    /// The request failed on its connection: it could not be written, no valid answer head
+    /// arrived, or the connection closed first.
+    Request(io::Error),
 }
 
 impl std::fmt::Display for PlainError {
@@ -50,87 +64,200 @@ impl std::error::Error for PlainError {
     }
 }
 
+/// One connection and what has been read from it but not yet taken.
+struct Conn {
+    tcp: TcpStream,
+    buf: BytesMut,
+    read_size: usize,
+}
+
+impl Conn {
+    fn new(tcp: TcpStream) -> Conn {
+        Conn {
+            tcp,
+            buf: BytesMut::new(),
+            read_size: FIRST_READ,
+        }
+    }
+
+    /// Reads more into the buffer; 0 at the end of the stream.
+    async fn read_more(&mut self) -> io::Result<usize> {
+        if self.buf.capacity() - self.buf.len() < self.read_size / 2 {
+            self.buf.reserve(self.read_size);
+        }
+        let room = self.buf.capacity() - self.buf.len();
+        let n = self.tcp.read_buf(&mut self.buf).await?;
+        // A read that filled the room asks for more next time: large answers take fewer reads.
+        if n == room {
+            self.read_size = (self.read_size * 2).min(MAX_READ);
+        }
+        Ok(n)
+    }
+
+    /// Whether the server has closed this idle connection (or sent something unasked, which
+    /// leaves it unusable). A non-blocking read, so it answers from what the kernel has.
+    fn closed_by_server(&self) -> bool {
+        !self.buf.is_empty()
+            || !matches!(self.tcp.try_read(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// Writes `request` and reads the answer's head.
+    async fn exchange(&mut self, request: &[u8]) -> Result<h1::Head, Failure> {
+        self.tcp.write_all(request).await.map_err(Failure::Unsent)?;
+        loop {
+            if let Some((len, head)) =
+                h1::parse_head(&self.buf).map_err(|e| Failure::Sent(invalid(e)))?
+            {
+                self.buf.advance(len);
+                return Ok(head);
+            }
+            if self.buf.len() > h1::MAX_HEAD {
+                return Err(Failure::Sent(invalid(ProtocolError(
+                    "the answer head is over 256 KiB",
+                ))));
+            }
+            if self.read_more().await.map_err(Failure::Sent)? == 0 {
+                return Err(Failure::Sent(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the connection closed before an answer arrived",
+                )));
+            }
+        }
+    }
+}
+
+fn invalid(e: ProtocolError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// How an exchange failed.
+enum Failure {
+    /// Writing the request failed: the server never had it, so it may go out again.
+    Unsent(io::Error),
+    /// The request went out; sending it again could do the work twice.
+    Sent(io::Error),
+}
+
 /// A connection waiting for its next request.
 struct Idle {
     authority: Authority,
-    sender: http1::SendRequest<Full<Bytes>>,
+    conn: Conn,
     since: Instant,
 }
 
 /// Plain-HTTP/1.1 connections of one thread slot, most recently used last.
 pub(crate) struct PlainPool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     connector: HttpConnector,
     idle: Mutex<Vec<Idle>>,
     idle_timeout: Duration,
     max_idle: usize,
 }
 
+/// An answer whose head has arrived.
+pub(crate) struct PlainResponse {
+    pub(crate) status: StatusCode,
+    /// The headers of an answer that is not a success; empty for a success (see
+    /// [`h1::Head::headers`]).
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: PlainBody,
+}
+
 impl PlainPool {
     pub(crate) fn new(connector: HttpConnector, idle_timeout: Duration, max_idle: usize) -> Self {
         PlainPool {
-            connector,
-            idle: Mutex::new(Vec::new()),
-            idle_timeout,
-            max_idle,
+            shared: Arc::new(Shared {
+                connector,
+                idle: Mutex::new(Vec::new()),
+                idle_timeout,
+                max_idle,
+            }),
         }
     }
 
-    /// Sends `request` to `target` (an absolute `http` URI) and waits for the answer's headers.
-    /// The request itself must be ready for the wire: its URI in origin form (`/path?query`)
-    /// and a `Host` header, as HTTP/1.1 servers require.
+    /// Sends `request` (a whole HTTP/1.1 request, head and body, as [`h1::write_request_head`]
+    /// starts it) to `target` (an absolute `http` URI) and waits for the answer's head.
     ///
     /// A pooled connection that turns out to be closed before the request went out is
-    /// replaced by a new one, once; a request that was written is never sent again.
+    /// replaced by a new one; a request that was written is never sent again.
     pub(crate) async fn send(
         &self,
         target: &http::Uri,
-        mut request: http::Request<Full<Bytes>>,
-    ) -> Result<http::Response<Incoming>, PlainError> {
+        request: &[u8],
+    ) -> Result<PlainResponse, PlainError> {
         let Some(authority) = target.authority().cloned() else {
-            // Never for the targets the builders accept; hyper would refuse it as well.
+            // Never for the targets the builders accept.
             return Err(PlainError::Connect("the URL has no host".into()));
         };
-        if let Some(mut sender) = self.checkout(&authority) {
-            match sender.try_send_request(request).await {
-                Ok(response) => {
-                    self.checkin(authority, sender);
-                    return Ok(response);
-                }
-                Err(mut e) => match e.take_message() {
-                    // Closed before our request was written (the server's keep-alive ran out):
-                    // not sent, so safe to send on a new connection.
-                    Some(unsent) => request = unsent,
-                    None => return Err(PlainError::Request(e.into_error())),
-                },
+        if let Some(mut conn) = self.checkout(&authority) {
+            match conn.exchange(request).await {
+                Ok(head) => return Ok(self.answer(authority, conn, head)),
+                // Closed before our request was written: safe to send on a new connection.
+                Err(Failure::Unsent(_)) => {}
+                Err(Failure::Sent(e)) => return Err(PlainError::Request(e)),
             }
         }
-        let mut sender = self.connect(target.clone()).await?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(PlainError::Request)?;
-        self.checkin(authority, sender);
-        Ok(response)
+        let mut conn = self.connect(target.clone()).await?;
+        match conn.exchange(request).await {
+            Ok(head) => Ok(self.answer(authority, conn, head)),
+            Err(Failure::Unsent(e) | Failure::Sent(e)) => Err(PlainError::Request(e)),
+        }
     }
 
-    /// The most recently used connection to `authority` that is ready for a request; drops
-    /// the closed and the expired on the way.
-    fn checkout(&self, authority: &Authority) -> Option<http1::SendRequest<Full<Bytes>>> {
+    fn answer(&self, authority: Authority, conn: Conn, head: h1::Head) -> PlainResponse {
+        let state = match head.framing {
+            Framing::Length(length) => BodyState::Length(length),
+            Framing::Chunked => BodyState::Chunked(Chunked::Size),
+            Framing::UntilClose => BodyState::UntilClose,
+        };
+        PlainResponse {
+            status: head.status,
+            headers: head.headers,
+            body: PlainBody {
+                state,
+                conn: Some(conn),
+                home: head.keep_alive.then(|| (self.shared.clone(), authority)),
+            },
+        }
+    }
+
+    /// The most recently used connection to `authority` that the server has not closed;
+    /// drops the closed and the expired on the way.
+    fn checkout(&self, authority: &Authority) -> Option<Conn> {
         let now = Instant::now();
         let mut idle = self
+            .shared
             .idle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        idle.retain(|c| !c.sender.is_closed() && now.duration_since(c.since) < self.idle_timeout);
-        let found = idle
-            .iter()
-            .rposition(|c| c.sender.is_ready() && c.authority == *authority)?;
-        Some(idle.swap_remove(found).sender)
+        let timeout = self.shared.idle_timeout;
+        idle.retain(|c| now.duration_since(c.since) < timeout);
+        while let Some(found) = idle.iter().rposition(|c| c.authority == *authority) {
+            let candidate = idle.swap_remove(found).conn;
+            if !candidate.closed_by_server() {
+                return Some(candidate);
+            }
+        }
+        None
     }
 
-    /// Puts a connection whose request is answered (headers in, body maybe still coming)
-    /// back; it is ready again once the body has been read.
-    fn checkin(&self, authority: Authority, sender: http1::SendRequest<Full<Bytes>>) {
+    /// A new connection.
+    async fn connect(&self, uri: http::Uri) -> Result<Conn, PlainError> {
+        let mut connector = self.shared.connector.clone();
+        let tcp = connector
+            .call(uri)
+            .await
+            .map_err(|e| PlainError::Connect(Box::new(e)))?;
+        Ok(Conn::new(tcp.into_inner()))
+    }
+}
+
+impl Shared {
+    /// Puts a connection whose answer has been read back.
+    fn checkin(&self, authority: Authority, conn: Conn) {
         let mut idle = self
             .idle
             .lock()
@@ -139,44 +266,110 @@ impl PlainPool {
         if same_host < self.max_idle {
             idle.push(Idle {
                 authority,
-                sender,
+                conn,
                 since: Instant::now(),
             });
         }
-        // Otherwise dropped: the connection closes once its answer has been read.
+        // Otherwise dropped, which closes it.
+    }
+}
+
+/// An answer's body, read from its connection as it is asked for.
+///
+/// The connection goes back to its pool when the body has been read to its end (and the
+/// server keeps it open); a body dropped before that closes it.
+pub(crate) struct PlainBody {
+    state: BodyState,
+    /// `None` once the body has ended (or failed).
+    conn: Option<Conn>,
+    /// Where the connection goes back to, if it may carry another request.
+    home: Option<(Arc<Shared>, Authority)>,
+}
+
+enum BodyState {
+    Length(u64),
+    Chunked(Chunked),
+    UntilClose,
+}
+
+impl PlainBody {
+    /// The next piece of the body; `None` at its end, and after a failure.
+    pub(crate) async fn chunk(&mut self) -> io::Result<Option<Bytes>> {
+        loop {
+            let Some(conn) = self.conn.as_mut() else {
+                return Ok(None);
+            };
+            match &mut self.state {
+                BodyState::Length(0) => {
+                    self.finish();
+                    return Ok(None);
+                }
+                BodyState::Length(left) if !conn.buf.is_empty() => {
+                    let take =
+                        usize::try_from(*left).map_or(conn.buf.len(), |l| l.min(conn.buf.len()));
+                    *left -= take as u64;
+                    let piece = conn.buf.split_to(take).freeze();
+                    if *left == 0 {
+                        self.finish();
+                    }
+                    return Ok(Some(piece));
+                }
+                BodyState::Length(_) => {}
+                BodyState::Chunked(decoder) => match decoder.decode(&mut conn.buf) {
+                    Ok(Decoded::Data(piece)) => return Ok(Some(piece)),
+                    Ok(Decoded::Done) => {
+                        self.finish();
+                        return Ok(None);
+                    }
+                    Ok(Decoded::NeedMore) => {}
+                    Err(e) => {
+                        self.conn = None;
+                        return Err(invalid(e));
+                    }
+                },
+                BodyState::UntilClose if !conn.buf.is_empty() => {
+                    return Ok(Some(conn.buf.split().freeze()));
+                }
+                BodyState::UntilClose => {}
+            }
+            match conn.read_more().await {
+                Ok(0) if matches!(self.state, BodyState::UntilClose) => {
+                    self.conn = None;
+                    return Ok(None);
+                }
+                Ok(0) => {
+                    self.conn = None;
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the connection closed before the whole answer body arrived",
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.conn = None;
+                    return Err(e);
+                }
+            }
+        }
     }
 
-    /// A new connection, its task spawned on the current runtime.
-    async fn connect(&self, uri: http::Uri) -> Result<http1::SendRequest<Full<Bytes>>, PlainError> {
-        let mut connector = self.connector.clone();
-        let tcp = connector
-            .call(uri)
-            .await
-            .map_err(|e| PlainError::Connect(Box::new(e)))?;
-        let (sender, connection) = http1::handshake(tcp)
-            .await
-            .map_err(|e| PlainError::Connect(Box::new(e)))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "an upstream connection ended with an error");
-            }
-        });
-        Ok(sender)
+    /// The body has ended: the connection goes home if it may carry another request and
+    /// the server sent nothing past the body.
+    fn finish(&mut self) {
+        if let (Some(conn), Some((shared, authority))) = (self.conn.take(), self.home.take())
+            && conn.buf.is_empty()
+        {
+            shared.checkin(authority, conn);
+        }
     }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    };
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use http_body_util::BodyExt;
-    use tokio::{
-        io::{AsyncReadExt, AsyncWriteExt},
-        net::TcpListener,
-    };
+    use http::HeaderValue;
+    use tokio::net::TcpListener;
 
     use super::*;
 
@@ -190,6 +383,10 @@ pub(crate) mod tests {
         CloseAfter,
         /// Half the body, and the rest 100 ms later.
         SlowBody,
+        /// A chunked body, each byte its own chunk and its own write.
+        Chunked,
+        /// The whole answer with `Connection: close`, then the connection closed.
+        SaysClose,
     }
 
     /// A server that answers every request with `ok` and counts the connections it accepts.
@@ -205,10 +402,17 @@ pub(crate) mod tests {
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 1024];
                     loop {
-                        // Requests here have no body: one ends at the blank line.
                         while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                             let request = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-                            buf.drain(..end + 4);
+                            let length: usize = request
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length: "))
+                                .and_then(|v| v.trim().parse().ok())
+                                .unwrap_or(0);
+                            if buf.len() < end + 4 + length {
+                                break;
+                            }
+                            buf.drain(..end + 4 + length);
                             // What HTTP/1.1 servers require: the path alone on the request
                             // line, and a Host header.
                             let line = request.lines().next().unwrap_or("");
@@ -216,17 +420,41 @@ pub(crate) mod tests {
                             let well_formed = target.starts_with('/')
                                 && line.ends_with(" http/1.1")
                                 && request.contains("\r\nhost: 127.0.0.1:");
-                            let head: &[u8] = if well_formed {
-                                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
+                            let status = if well_formed {
+                                "200 OK"
                             } else {
-                                b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\n\r\n"
+                                "400 Bad Request"
                             };
-                            let mut sent = tcp.write_all(head).await.and(tcp.write_all(b"o").await);
-                            if mode == Mode::SlowBody {
-                                tokio::time::sleep(Duration::from_millis(100)).await;
-                            }
-                            sent = sent.and(tcp.write_all(b"k").await);
-                            if sent.is_err() || mode == Mode::CloseAfter {
+                            let sent = match mode {
+                                Mode::Chunked => {
+                                    let head = format!(
+                                        "HTTP/1.1 {status}\r\ntransfer-encoding: chunked\r\n\r\n"
+                                    );
+                                    let mut sent = tcp.write_all(head.as_bytes()).await;
+                                    for piece in [&b"1\r\no\r\n"[..], b"1\r\nk\r\n", b"0\r\n\r\n"] {
+                                        tokio::time::sleep(Duration::from_millis(5)).await;
+                                        sent = sent.and(tcp.write_all(piece).await);
+                                    }
+                                    sent
+                                }
+                                _ => {
+                                    let close = if mode == Mode::SaysClose {
+                                        "connection: close\r\n"
+                                    } else {
+                                        ""
+                                    };
+                                    let head = format!(
+                                        "HTTP/1.1 {status}\r\n{close}content-length: 2\r\n\r\n"
+                                    );
+                                    let mut sent = tcp.write_all(head.as_bytes()).await;
+                                    sent = sent.and(tcp.write_all(b"o").await);
+                                    if mode == Mode::SlowBody {
+                                        tokio::time::sleep(Duration::from_millis(100)).await;
+                                    }
+                                    sent.and(tcp.write_all(b"k").await)
+                                }
+                            };
+                            if sent.is_err() || matches!(mode, Mode::CloseAfter | Mode::SaysClose) {
                                 return;
                             }
                         }
@@ -245,29 +473,31 @@ pub(crate) mod tests {
         PlainPool::new(HttpConnector::new(), idle_timeout, max_idle)
     }
 
-    async fn get(pool: &PlainPool, base: &str) -> http::Response<Incoming> {
+    async fn get(pool: &PlainPool, base: &str) -> PlainResponse {
         let target: http::Uri = format!("{base}/").parse().expect("a URI");
-        let host = target.authority().expect("a host").as_str().to_owned();
-        let request = http::Request::get("/")
-            .header(http::header::HOST, host)
-            .body(Full::new(Bytes::new()))
-            .expect("a valid request");
-        let response = pool.send(&target, request).await.expect("an answer");
+        let host = HeaderValue::from_str(target.authority().expect("a host").as_str())
+            .expect("a header value");
+        let mut request = Vec::new();
+        h1::write_request_head(&mut request, "/", &host, &HeaderMap::new(), &host, 2);
+        request.extend_from_slice(b"{}");
+        let response = pool.send(&target, &request).await.expect("an answer");
         assert_eq!(
-            response.status(),
-            200,
+            response.status, 200,
             "the server read a well-formed request"
         );
         response
     }
 
-    async fn body(response: http::Response<Incoming>) -> Bytes {
-        response
-            .into_body()
-            .collect()
-            .await
-            .expect("a body")
-            .to_bytes()
+    async fn body(mut response: PlainResponse) -> Bytes {
+        let mut all = BytesMut::new();
+        while let Some(piece) = response.body.chunk().await.expect("a body") {
+            all.extend_from_slice(&piece);
+        }
+        all.freeze()
+    }
+
+    fn idle_count(pool: &PlainPool) -> usize {
+        pool.shared.idle.lock().expect("not poisoned").len()
     }
 
     #[tokio::test]
@@ -312,11 +542,7 @@ pub(crate) mod tests {
             (body(first).await, body(second).await),
             ("ok".into(), "ok".into())
         );
-        assert_eq!(
-            pool.idle.lock().expect("not poisoned").len(),
-            2,
-            "and was kept"
-        );
+        assert_eq!(idle_count(&pool), 2, "and was kept");
         let _ = body(get(&pool, &base).await).await;
         assert_eq!(
             accepted.load(Ordering::SeqCst),
@@ -326,13 +552,66 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
-    async fn a_connection_the_server_closed_is_replaced_without_failing_the_request() {
-        let (base, accepted) = server(Mode::CloseAfter).await;
+    async fn a_body_dropped_before_its_end_closes_its_connection() {
+        let (base, accepted) = server(Mode::SlowBody).await;
         let pool = pool(64, Duration::from_secs(90));
-        for _ in 0..20 {
-            assert_eq!(body(get(&pool, &base).await).await, "ok");
+        drop(get(&pool, &base).await);
+        assert_eq!(idle_count(&pool), 0);
+        let _ = body(get(&pool, &base).await).await;
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn chunked_bodies_arrive_piece_by_piece_and_free_the_connection() {
+        let (base, accepted) = server(Mode::Chunked).await;
+        let pool = pool(64, Duration::from_secs(90));
+        for _ in 0..3 {
+            let mut response = get(&pool, &base).await;
+            let mut pieces = Vec::new();
+            while let Some(piece) = response.body.chunk().await.expect("a body") {
+                pieces.push(piece);
+            }
+            assert_eq!(pieces, ["o", "k"], "each chunk as it came");
         }
-        assert_eq!(accepted.load(Ordering::SeqCst), 20);
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_closed_is_replaced_without_failing_the_request() {
+        for mode in [Mode::CloseAfter, Mode::SaysClose] {
+            let (base, accepted) = server(mode).await;
+            let pool = pool(64, Duration::from_secs(90));
+            for _ in 0..20 {
+                assert_eq!(body(get(&pool, &base).await).await, "ok");
+                // Give the server's close time to arrive, as an idle connection's would.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            assert_eq!(accepted.load(Ordering::SeqCst), 20);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_mid_body_is_an_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.expect("a connection");
+            let mut chunk = [0u8; 1024];
+            let _ = tcp.read(&mut chunk).await;
+            let _ = tcp
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf")
+                .await;
+        });
+        let pool = pool(64, Duration::from_secs(90));
+        let mut response = get(&pool, &base).await;
+        assert_eq!(
+            response.body.chunk().await.expect("the first part"),
+            Some("half".into())
+        );
+        let err = response.body.chunk().await.expect_err("cut short");
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "{err}");
+        assert_eq!(response.body.chunk().await.expect("ended"), None);
+        assert_eq!(idle_count(&pool), 0);
     }
 
     #[tokio::test]
@@ -353,11 +632,7 @@ pub(crate) mod tests {
         let (a, b) = tokio::join!(get(&one, &base), get(&one, &base));
         let _ = (body(a).await, body(b).await);
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
-        assert_eq!(
-            one.idle.lock().expect("not poisoned").len(),
-            1,
-            "at most one kept"
-        );
+        assert_eq!(idle_count(&one), 1, "at most one kept");
     }
 
     #[tokio::test]
@@ -366,13 +641,11 @@ pub(crate) mod tests {
         let base = format!("http://{}", listener.local_addr().expect("an address"));
         drop(listener);
         let target: http::Uri = format!("{base}/").parse().expect("a URI");
-        let request = http::Request::get("/")
-            .body(Full::new(Bytes::new()))
-            .expect("a valid request");
         let err = pool(64, Duration::from_secs(90))
-            .send(&target, request)
+            .send(&target, b"POST / HTTP/1.1\r\n\r\n")
             .await
-            .expect_err("nothing listens");
+            .err()
+            .expect("nothing listens");
         assert!(matches!(err, PlainError::Connect(_)), "{err:?}");
     }
 }

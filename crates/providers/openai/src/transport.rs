@@ -6,17 +6,15 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
-use http::{
-    HeaderMap, HeaderValue, Uri,
-    header::{HOST, USER_AGENT},
-};
+use http::{HeaderMap, HeaderValue, Uri, header::USER_AGENT};
 use http_body_util::{BodyExt, Full};
 use provider::{ErrorKind, ProviderError, header_pairs};
 use reqwest::{Response, Url};
 use tokio::time::Instant;
 
+use crate::h1;
 use crate::http::{HttpClient, Inner};
-use crate::pool::PlainError;
+use crate::pool::{PlainBody, PlainError};
 
 /// How much of an error body we read: error pages are small, and a misbehaving upstream
 /// must not make us buffer megabytes just to build a message.
@@ -44,15 +42,14 @@ pub(crate) struct Target {
     pub(crate) url: Url,
     pub(crate) uri: Uri,
     /// For a plain `http` URL (sent through the plain-HTTP/1.1 pool): the request line's
-    /// origin form (`/v1/chat/completions`) and the `Host` header, which hyper's connection
-    /// does not add itself (hyper-util's client does, for the other URLs).
+    /// origin form (`/v1/chat/completions`) and the `Host` header, written once here.
     pub(crate) plain: Option<PlainTarget>,
 }
 
 /// What a request over a plain-HTTP/1.1 connection needs besides the absolute URI.
 #[derive(Debug, Clone)]
 pub(crate) struct PlainTarget {
-    pub(crate) origin: Uri,
+    pub(crate) origin: String,
     pub(crate) host: HeaderValue,
 }
 
@@ -62,11 +59,7 @@ impl Target {
     pub(crate) fn new(url: Url) -> Option<Target> {
         let uri: Uri = url.as_str().parse().ok()?;
         let plain = if uri.scheme() == Some(&http::uri::Scheme::HTTP) {
-            let origin = uri
-                .path_and_query()
-                .map_or("/", |p| p.as_str())
-                .parse()
-                .ok()?;
+            let origin = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
             let host = HeaderValue::from_str(uri.authority()?.as_str()).ok()?;
             Some(PlainTarget { origin, host })
         } else {
@@ -78,6 +71,13 @@ impl Target {
 
 /// A `2xx` answer whose body is still to be read.
 pub(crate) enum Answer {
+    /// From the plain-HTTP/1.1 pool.
+    Plain {
+        body: PlainBody,
+        /// When the attempt's time is up, for a limit that covers the body.
+        deadline: Option<Instant>,
+    },
+    /// From hyper-util's client.
     Direct {
         body: hyper::body::Incoming,
         /// When the attempt's time is up, for a limit that covers the body.
@@ -103,64 +103,58 @@ pub(crate) async fn send(
         Inner::Direct(pools) => {
             let slot = pools.here();
             let limit_end = time_left.map(|left| (left, Instant::now() + left));
-            let plain = slot.plain.as_ref().zip(target.plain.as_ref());
-            let uri = match plain {
-                Some((_, p)) => p.origin.clone(),
-                None => target.uri.clone(),
-            };
-            let mut request = http::Request::post(uri)
-                .body(Full::new(Bytes::from(body)))
-                .map_err(|e| {
-                    ProviderError::new(
-                        ErrorKind::InternalServer,
-                        provider,
-                        format!(
-                            "could not build the request to {}: {e}",
-                            host_of(&target.url)
-                        ),
-                    )
-                })?;
-            *request.headers_mut() = headers;
-            if let Some((_, p)) = plain {
-                request.headers_mut().insert(HOST, p.host.clone());
-            }
-            if !request.headers().contains_key(USER_AGENT) {
-                request
-                    .headers_mut()
-                    .insert(USER_AGENT, USER_AGENT_VALUE.clone());
-            }
+            let deadline = limit_end
+                .map(|(_, end)| end)
+                .filter(|_| limit == Limit::WholeCall);
             let sending = async {
-                match plain {
-                    Some((pool, _)) => pool.send(&target.uri, request).await.map_err(|e| {
-                        let connect = matches!(e, PlainError::Connect(_));
-                        hyper_error(provider, &target.url, connect, &e)
-                    }),
-                    _ => slot
-                        .tls
-                        .request(request)
-                        .await
-                        .map_err(|e| hyper_error(provider, &target.url, e.is_connect(), &e)),
+                match slot.plain.as_ref().zip(target.plain.as_ref()) {
+                    Some((pool, plain)) => {
+                        let mut request = Vec::with_capacity(256 + body.len());
+                        h1::write_request_head(
+                            &mut request,
+                            &plain.origin,
+                            &plain.host,
+                            &headers,
+                            &USER_AGENT_VALUE,
+                            body.len(),
+                        );
+                        request.extend_from_slice(&body);
+                        let response = pool.send(&target.uri, &request).await.map_err(|e| {
+                            let connect = matches!(e, PlainError::Connect(_));
+                            hyper_error(provider, &target.url, connect, &e)
+                        })?;
+                        let answer = Answer::Plain {
+                            body: response.body,
+                            deadline,
+                        };
+                        Ok((response.status, response.headers, answer))
+                    }
+                    None => {
+                        let response = slot
+                            .tls
+                            .request(tls_request(provider, target, headers, body)?)
+                            .await
+                            .map_err(|e| hyper_error(provider, &target.url, e.is_connect(), &e))?;
+                        let (parts, body) = response.into_parts();
+                        Ok((
+                            parts.status,
+                            parts.headers,
+                            Answer::Direct { body, deadline },
+                        ))
+                    }
                 }
             };
-            let response = match limit_end {
+            let (status, headers, answer) = match limit_end {
                 Some((left, end)) => match tokio::time::timeout_at(end, sending).await {
                     Ok(result) => result,
                     Err(_) => return Err(timed_out(provider, &target.url, left, limit)),
                 },
                 None => sending.await,
             }?;
-            let (parts, body) = response.into_parts();
-            let answer = Answer::Direct {
-                body,
-                deadline: limit_end
-                    .map(|(_, end)| end)
-                    .filter(|_| limit == Limit::WholeCall),
-            };
-            if parts.status.is_success() {
+            if status.is_success() {
                 Ok(answer)
             } else {
-                let status = parts.status.as_u16();
-                Err(error_from_answer(provider, status, &parts.headers, answer).await)
+                Err(error_from_answer(provider, status.as_u16(), &headers, answer).await)
             }
         }
         Inner::Reqwest(reqwest) => {
@@ -168,6 +162,34 @@ pub(crate) async fn send(
             send_reqwest(provider, request, time_left, limit).await
         }
     }
+}
+
+/// A request for hyper-util's client, with our user agent unless the headers name one.
+fn tls_request(
+    provider: &'static str,
+    target: &Target,
+    headers: HeaderMap,
+    body: Vec<u8>,
+) -> Result<http::Request<Full<Bytes>>, ProviderError> {
+    let mut request = http::Request::post(target.uri.clone())
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| {
+            ProviderError::new(
+                ErrorKind::InternalServer,
+                provider,
+                format!(
+                    "could not build the request to {}: {e}",
+                    host_of(&target.url)
+                ),
+            )
+        })?;
+    *request.headers_mut() = headers;
+    if !request.headers().contains_key(USER_AGENT) {
+        request
+            .headers_mut()
+            .insert(USER_AGENT, USER_AGENT_VALUE.clone());
+    }
+    Ok(request)
 }
 
 async fn send_reqwest(
@@ -249,6 +271,13 @@ impl Answer {
                     }
                 }
             },
+            Answer::Plain { body, deadline } => match deadline {
+                Some(end) => tokio::time::timeout_at(*end, body.chunk())
+                    .await
+                    .map_err(|_| BodyFailure::TimedOut)?,
+                None => body.chunk().await,
+            }
+            .map_err(BodyFailure::Plain),
             Answer::Reqwest(response) => response.chunk().await.map_err(BodyFailure::Reqwest),
         }
     }
@@ -258,6 +287,15 @@ impl Answer {
         self,
     ) -> std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>> + Send>> {
         match self {
+            Answer::Plain { body, .. } => {
+                Box::pin(futures::stream::unfold(body, |mut body| async {
+                    match body.chunk().await {
+                        Ok(Some(piece)) => Some((Ok(piece), body)),
+                        Ok(None) => None,
+                        Err(e) => Some((Err(BodyError::Plain(e)), body)),
+                    }
+                }))
+            }
             Answer::Direct { body, .. } => Box::pin(
                 http_body_util::BodyDataStream::new(body).map(|r| r.map_err(BodyError::Hyper)),
             ),
@@ -274,6 +312,7 @@ impl Answer {
 /// Why reading a body stopped.
 enum BodyFailure {
     TimedOut,
+    Plain(std::io::Error),
     Hyper(hyper::Error),
     Reqwest(reqwest::Error),
 }
@@ -281,6 +320,8 @@ enum BodyFailure {
 /// A failure while a streamed body was being read.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BodyError {
+    #[error(transparent)]
+    Plain(std::io::Error),
     #[error(transparent)]
     Hyper(hyper::Error),
     #[error(transparent)]
@@ -323,18 +364,27 @@ pub(crate) async fn read_body(
 fn body_failure(provider: &'static str, url: &Url, failure: BodyFailure) -> ProviderError {
     match failure {
         BodyFailure::TimedOut => no_answer_in_time(provider, url),
-        BodyFailure::Hyper(e) => ProviderError::new(
-            ErrorKind::Connection,
-            provider,
-            format!(
-                "the connection to {} failed while the answer body was being read: {}",
-                host_of(url),
-                root_cause(&e)
-            ),
-        )
-        .with_source(e),
+        BodyFailure::Plain(e) => cut_off(provider, url, &e).with_source(e),
+        BodyFailure::Hyper(e) => cut_off(provider, url, &e).with_source(e),
         BodyFailure::Reqwest(e) => transport_error(provider, e),
     }
+}
+
+/// A body that stopped before its end.
+fn cut_off(
+    provider: &'static str,
+    url: &Url,
+    error: &(dyn std::error::Error + 'static),
+) -> ProviderError {
+    ProviderError::new(
+        ErrorKind::Connection,
+        provider,
+        format!(
+            "the connection to {} failed while the answer body was being read: {}",
+            host_of(url),
+            root_cause(error)
+        ),
+    )
 }
 
 /// Classifies a failure of hyper's client before an answer arrived; `connect` when no

@@ -202,7 +202,10 @@ fn head_from(
     } else {
         Framing::UntilClose
     };
-    let keep_alive = !close && framing != Framing::UntilClose;
+    // Both a transfer coding and a length may be a response-splitting attempt: read this one
+    // answer by its coding, then close (RFC 9112, 6.3).
+    let keep_alive =
+        !close && framing != Framing::UntilClose && !(transfer_encoding && length.is_some());
     let headers = if status.is_success() {
         HeaderMap::new()
     } else {
@@ -419,8 +422,8 @@ mod tests {
         .expect("complete");
         assert_eq!(
             (h.framing, h.keep_alive),
-            (Framing::Chunked, true),
-            "chunked wins over a length"
+            (Framing::Chunked, false),
+            "chunked wins over a length, and the connection closes after it"
         );
 
         let (_, h) = head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n")

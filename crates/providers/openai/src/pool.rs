@@ -17,17 +17,17 @@
 
 use std::{
     io,
+    pin::Pin,
     sync::{Arc, Mutex},
+    task::{Context, Poll, ready},
     time::{Duration, Instant},
 };
 
 use bytes::{Buf, Bytes, BytesMut};
+use futures::Stream;
 use http::{HeaderMap, StatusCode, uri::Authority};
 use hyper_util::client::legacy::connect::HttpConnector;
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
-};
+use tokio::{io::AsyncWriteExt, net::TcpStream};
 use tower_service::Service;
 
 use crate::h1::{self, Chunked, Decoded, Framing, ProtocolError};
@@ -81,17 +81,31 @@ impl Conn {
     }
 
     /// Reads more into the buffer; 0 at the end of the stream.
-    async fn read_more(&mut self) -> io::Result<usize> {
+    fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if self.buf.capacity() - self.buf.len() < self.read_size / 2 {
             self.buf.reserve(self.read_size);
         }
         let room = self.buf.capacity() - self.buf.len();
-        let n = self.tcp.read_buf(&mut self.buf).await?;
-        // A read that filled the room asks for more next time: large answers take fewer reads.
-        if n == room {
-            self.read_size = (self.read_size * 2).min(MAX_READ);
+        loop {
+            match self.tcp.try_read_buf(&mut self.buf) {
+                Ok(n) => {
+                    // A read that filled the room asks for more next time: large answers take
+                    // fewer reads.
+                    if n == room {
+                        self.read_size = (self.read_size * 2).min(MAX_READ);
+                    }
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(self.tcp.poll_read_ready(cx))?;
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
         }
-        Ok(n)
+    }
+
+    async fn read_more(&mut self) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_read_more(cx)).await
     }
 
     /// Whether the server has closed this idle connection (or sent something unasked, which
@@ -295,14 +309,20 @@ enum BodyState {
 impl PlainBody {
     /// The next piece of the body; `None` at its end, and after a failure.
     pub(crate) async fn chunk(&mut self) -> io::Result<Option<Bytes>> {
+        std::future::poll_fn(|cx| self.poll_chunk(cx)).await
+    }
+
+    /// [`chunk`](Self::chunk) as a poll: all progress lives in `self`, so a stream over the body
+    /// moves nothing between items.
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Bytes>>> {
         loop {
             let Some(conn) = self.conn.as_mut() else {
-                return Ok(None);
+                return Poll::Ready(Ok(None));
             };
             match &mut self.state {
                 BodyState::Length(0) => {
                     self.finish();
-                    return Ok(None);
+                    return Poll::Ready(Ok(None));
                 }
                 BodyState::Length(left) if !conn.buf.is_empty() => {
                     let take =
@@ -312,42 +332,42 @@ impl PlainBody {
                     if *left == 0 {
                         self.finish();
                     }
-                    return Ok(Some(piece));
+                    return Poll::Ready(Ok(Some(piece)));
                 }
                 BodyState::Length(_) => {}
                 BodyState::Chunked(decoder) => match decoder.decode(&mut conn.buf) {
-                    Ok(Decoded::Data(piece)) => return Ok(Some(piece)),
+                    Ok(Decoded::Data(piece)) => return Poll::Ready(Ok(Some(piece))),
                     Ok(Decoded::Done) => {
                         self.finish();
-                        return Ok(None);
+                        return Poll::Ready(Ok(None));
                     }
                     Ok(Decoded::NeedMore) => {}
                     Err(e) => {
                         self.conn = None;
-                        return Err(invalid(e));
+                        return Poll::Ready(Err(invalid(e)));
                     }
                 },
                 BodyState::UntilClose if !conn.buf.is_empty() => {
-                    return Ok(Some(conn.buf.split().freeze()));
+                    return Poll::Ready(Ok(Some(conn.buf.split().freeze())));
                 }
                 BodyState::UntilClose => {}
             }
-            match conn.read_more().await {
+            match ready!(conn.poll_read_more(cx)) {
                 Ok(0) if matches!(self.state, BodyState::UntilClose) => {
                     self.conn = None;
-                    return Ok(None);
+                    return Poll::Ready(Ok(None));
                 }
                 Ok(0) => {
                     self.conn = None;
-                    return Err(io::Error::new(
+                    return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "the connection closed before the whole answer body arrived",
-                    ));
+                    )));
                 }
                 Ok(_) => {}
                 Err(e) => {
                     self.conn = None;
-                    return Err(e);
+                    return Poll::Ready(Err(e));
                 }
             }
         }
@@ -364,12 +384,20 @@ impl PlainBody {
     }
 }
 
+impl Stream for PlainBody {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_chunk(cx).map(Result::transpose)
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use http::HeaderValue;
-    use tokio::net::TcpListener;
+    use tokio::{io::AsyncReadExt, net::TcpListener};
 
     use super::*;
 

@@ -287,15 +287,7 @@ impl Answer {
         self,
     ) -> std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>> + Send>> {
         match self {
-            Answer::Plain { body, .. } => {
-                Box::pin(futures::stream::unfold(body, |mut body| async {
-                    match body.chunk().await {
-                        Ok(Some(piece)) => Some((Ok(piece), body)),
-                        Ok(None) => None,
-                        Err(e) => Some((Err(BodyError::Plain(e)), body)),
-                    }
-                }))
-            }
+            Answer::Plain { body, .. } => Box::pin(body.map(|r| r.map_err(BodyError::Plain))),
             Answer::Direct { body, .. } => Box::pin(
                 http_body_util::BodyDataStream::new(body).map(|r| r.map_err(BodyError::Hyper)),
             ),

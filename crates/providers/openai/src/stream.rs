@@ -1,7 +1,9 @@
 //! Streamed chat completions: server-sent events to [`ChunkStream`] items, with the
 //! provider contract's rules for cut streams, in-stream errors and content filtering.
 
+use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use crate::transport::Answer;
 use bytes::Bytes;
@@ -41,77 +43,172 @@ struct State {
 /// Each chunk comes with its event's data, the JSON it was read from as it stands.
 pub(crate) fn chunks(provider: &'static str, answer: Answer, wants_usage: bool) -> ChunkBodyStream {
     let events: Events = Box::pin(sse::events(answer.into_stream()));
-    let state = State {
-        provider,
-        events,
-        wants_usage,
-        seen_content: false,
-        seen_finish: false,
-        seen_usage: false,
-    };
-    Box::pin(futures::stream::unfold(Some(state), |state| async move {
-        let mut state = state?;
-        let item = state.next_item().await?;
-        // An error is the last item: drop the state so the next poll ends the stream.
-        let state = item.is_ok().then_some(state);
-        Some((item, state))
-    }))
+    Box::pin(Chunks {
+        state: State {
+            provider,
+            events,
+            wants_usage,
+            seen_content: false,
+            seen_finish: false,
+            seen_usage: false,
+        },
+        phase: Phase::Reading,
+    })
+}
+
+/// The stream [`chunks`] returns. A hand-written [`Stream`]: everything lives in this struct,
+/// so nothing is moved from item to item (an `unfold` moved its state into a new future for
+/// every event).
+struct Chunks {
+    state: State,
+    phase: Phase,
+}
+
+enum Phase {
+    /// Reading events.
+    Reading,
+    /// After `[DONE]`: reading what is left of the body, for at most [`BODY_END_GRACE`] (the
+    /// timer starts only if the body does not end at once).
+    Draining(Option<Pin<Box<tokio::time::Sleep>>>),
+    /// Over: the stream gives nothing more.
+    Ended,
+}
+
+/// What one event means for the stream.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "returned and matched at once, never stored: boxing the chunk would add an allocation per event"
+)]
+enum Step {
+    /// Nothing for the client (an empty event, Azure's filter-results chunk).
+    Skip,
+    /// `[DONE]`: the stream ends once the body has been read.
+    Done,
+    /// An item for the client; an error is the last one.
+    Item(Result<(ChatChunk, Option<Bytes>), ProviderError>),
+}
+
+impl Stream for Chunks {
+    type Item = Result<(ChatChunk, Option<Bytes>), ProviderError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.phase {
+                Phase::Ended => return Poll::Ready(None),
+                Phase::Draining(grace) => {
+                    if this.state.drain(grace, cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.phase = Phase::Ended;
+                }
+                Phase::Reading => {
+                    let event = match ready!(this.state.events.poll_next_unpin(cx)) {
+                        None => {
+                            this.phase = Phase::Ended;
+                            return Poll::Ready(this.state.ended_without_done());
+                        }
+                        Some(Err(SseError::Transport(e))) if this.state.complete() => {
+                            tracing::debug!(provider = this.state.provider, error = %e, "connection failed after the finish chunk");
+                            this.phase = Phase::Ended;
+                            return Poll::Ready(None);
+                        }
+                        Some(Err(e)) => {
+                            this.phase = Phase::Ended;
+                            return Poll::Ready(Some(Err(
+                                e.into_provider_error(this.state.provider)
+                            )));
+                        }
+                        Some(Ok(event)) => event,
+                    };
+                    match this.state.step(event) {
+                        Step::Skip => {}
+                        Step::Done => this.phase = Phase::Draining(None),
+                        Step::Item(item) => {
+                            if item.is_err() {
+                                this.phase = Phase::Ended;
+                            }
+                            return Poll::Ready(Some(item));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl State {
-    /// The next item, or `None` when the stream ended cleanly.
-    async fn next_item(&mut self) -> Option<Result<(ChatChunk, Option<Bytes>), ProviderError>> {
-        loop {
-            let event = match self.events.next().await {
-                None => return self.ended_without_done(),
-                Some(Err(SseError::Transport(e))) if self.complete() => {
-                    tracing::debug!(provider = self.provider, error = %e, "connection failed after the finish chunk");
-                    return None;
-                }
-                Some(Err(e)) => return Some(Err(e.into_provider_error(self.provider))),
-                Some(Ok(event)) => event,
-            };
-            if event.is_done() {
-                finish_body(&mut self.events).await;
-                return None;
-            }
-            if event.data.trim().is_empty() {
-                continue;
-            }
-            if is_error_event(&event) {
-                return Some(Err(ProviderError::from_stream_error(
+    /// What `event` means, and the stream's bookkeeping updated for it.
+    fn step(&mut self, event: SseEvent) -> Step {
+        if event.is_done() {
+            return Step::Done;
+        }
+        if event.data.trim().is_empty() {
+            return Step::Skip;
+        }
+        if is_error_event(&event) {
+            return Step::Item(Err(ProviderError::from_stream_error(
+                self.provider,
+                &event.data,
+            )));
+        }
+        let chunk = match serde_json::from_str::<ChatChunk>(&event.data) {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                let error = ProviderError::new(
+                    ErrorKind::InternalServer,
                     self.provider,
-                    &event.data,
+                    format!(
+                        "the upstream sent a stream event that is not a chat completion chunk ({e})"
+                    ),
+                )
+                .with_source(e);
+                return Step::Item(Err(error));
+            }
+        };
+        if chunk.choices.is_empty() && chunk.usage.is_none() {
+            return Step::Skip;
+        }
+        self.seen_content |= chunk.has_content();
+        self.seen_usage |= chunk.usage.is_some();
+        if let Some(reason) = chunk.finish_reason() {
+            self.seen_finish = true;
+            if *reason == FinishReason::ContentFilter && !self.seen_content {
+                return Step::Item(Err(ProviderError::new(
+                    ErrorKind::ContentPolicyViolation,
+                    self.provider,
+                    "the upstream's content filter withheld the answer (finish_reason content_filter before any content)",
                 )));
             }
-            let chunk = match serde_json::from_str::<ChatChunk>(&event.data) {
-                Ok(chunk) => chunk,
-                Err(e) => {
-                    let error = ProviderError::new(
-                        ErrorKind::InternalServer,
-                        self.provider,
-                        format!("the upstream sent a stream event that is not a chat completion chunk ({e})"),
-                    )
-                    .with_source(e);
-                    return Some(Err(error));
+        }
+        Step::Item(Ok((chunk, Some(Bytes::from(event.data)))))
+    }
+
+    /// Reads what follows the terminal event up to the end of the body, for at most
+    /// [`BODY_END_GRACE`]: a response whose body was not read to its end cannot go back to
+    /// the connection pool, and the next call would pay for a new connection (and TLS
+    /// handshake). Ready when done either way.
+    fn drain(
+        &mut self,
+        grace: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        loop {
+            match self.events.poll_next_unpin(cx) {
+                Poll::Ready(Some(_)) => {}
+                Poll::Ready(None) => return Poll::Ready(()),
+                Poll::Pending => {
+                    let timer =
+                        grace.get_or_insert_with(|| Box::pin(tokio::time::sleep(BODY_END_GRACE)));
+                    if timer.as_mut().poll(cx).is_ready() {
+                        tracing::debug!(
+                            "the upstream kept the stream open after its terminal event; the connection is not reused"
+                        );
+                        return Poll::Ready(());
+                    }
+                    return Poll::Pending;
                 }
-            };
-            if chunk.choices.is_empty() && chunk.usage.is_none() {
-                continue;
             }
-            self.seen_content |= chunk.has_content();
-            self.seen_usage |= chunk.usage.is_some();
-            if let Some(reason) = chunk.finish_reason() {
-                self.seen_finish = true;
-                if *reason == FinishReason::ContentFilter && !self.seen_content {
-                    return Some(Err(ProviderError::new(
-                        ErrorKind::ContentPolicyViolation,
-                        self.provider,
-                        "the upstream's content filter withheld the answer (finish_reason content_filter before any content)",
-                    )));
-                }
-            }
-            return Some(Ok((chunk, Some(Bytes::from(event.data)))));
         }
     }
 
@@ -143,18 +240,6 @@ impl State {
 
 /// How long we wait for the body's end after the terminal event.
 const BODY_END_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// Reads what follows the terminal event up to the end of the body, briefly: a response
-/// whose body was not read to its end cannot go back to the connection pool, and the next
-/// call would pay for a new connection (and TLS handshake).
-async fn finish_body(events: &mut Events) {
-    let rest = async { while events.next().await.is_some() {} };
-    if tokio::time::timeout(BODY_END_GRACE, rest).await.is_err() {
-        tracing::debug!(
-            "the upstream kept the stream open after its terminal event; the connection is not reused"
-        );
-    }
-}
 
 /// Whether an event reports an error instead of carrying a chunk.
 fn is_error_event(event: &SseEvent) -> bool {

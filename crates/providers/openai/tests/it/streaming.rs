@@ -230,3 +230,62 @@ async fn content_filter_in_a_plain_answer() {
     assert_eq!(e.kind(), ErrorKind::ContentPolicyViolation);
     assert!(e.message().contains("filtered: hate"), "{}", e.message());
 }
+
+/// An upstream that sends `[DONE]` but keeps its chunked body open: the stream still ends (after
+/// a short grace for the body's end), and the connection, whose body never ended, is not used
+/// again.
+#[tokio::test]
+async fn a_stream_held_open_after_done_still_ends() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let base = format!("http://{}/v1", listener.local_addr().expect("an address"));
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut request = [0u8; 8192];
+                let _ = tcp.read(&mut request).await;
+                let event = |data: &str| {
+                    let event = format!("data: {data}\n\n");
+                    format!("{:x}\r\n{event}\r\n", event.len())
+                };
+                let chunk = chunk(json!({"role": "assistant", "content": "Hi"}), json!("stop"));
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{}{}",
+                    event(&chunk.to_string()),
+                    event("[DONE]"),
+                );
+                let _ = tcp.write_all(answer.as_bytes()).await;
+                // Never the last chunk: hold the connection open until the client goes.
+                let _ = tcp.read(&mut request).await;
+            });
+        }
+    });
+    let provider = switchyard_openai::OpenAiProvider::builder("gpt-4o")
+        .api_base(base)
+        .build()
+        .expect("builds");
+    for round in 1..=2 {
+        let started = Instant::now();
+        let (chunks, error) = support::stream_of(&provider, &request(), &ctx()).await;
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(text_of(&chunks), "Hi");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "ended after the grace, not when the server closed: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            round,
+            "the held connection is not reused"
+        );
+    }
+}

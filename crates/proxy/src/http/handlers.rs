@@ -2,7 +2,9 @@
 
 use std::{
     convert::Infallible,
+    pin::Pin,
     sync::{Arc, atomic::Ordering},
+    task::{Context, Poll, ready},
     time::{Duration, Instant},
 };
 
@@ -193,36 +195,11 @@ fn routed_answer<T: serde::Serialize>(
 fn sse_response(app: Arc<AppState>, caller: Caller, stream: RoutedStream) -> Response {
     let mut resp = Response::new(Body::empty());
     report_headers(resp.headers_mut(), stream.report());
-    let body = futures::stream::unfold(Some(stream.with_bodies()), move |state| {
-        let app = app.clone();
-        async move {
-            let mut s = state?;
-            match s.next().await {
-                Some(Ok((chunk, upstream))) => {
-                    if let Some(u) = &chunk.usage {
-                        app.auth
-                            .record_tokens(caller, app.router.now(), u.total_tokens);
-                    }
-                    // The upstream's JSON for the chunk, when there is one, goes out as it came
-                    // (as for plain answers); otherwise the chunk is written.
-                    let event = match upstream {
-                        Some(json) => provider::sse::encode_data(&json),
-                        None => provider::sse::encode_chunk(&chunk),
-                    };
-                    Some((Ok::<Bytes, Infallible>(event), Some(s)))
-                }
-                Some(Err(e)) => {
-                    let (error_type, code) = openai_type_and_code(e.kind());
-                    let body = error_body(e.message(), error_type, Some(code), None);
-                    Some((
-                        Ok(provider::sse::encode_event(None, &body.to_string())),
-                        None,
-                    ))
-                }
-                None => Some((Ok(Bytes::from_static(provider::sse::DONE)), None)),
-            }
-        }
-    });
+    let body = SseBody {
+        app,
+        caller,
+        stream: Some(stream.with_bodies()),
+    };
     *resp.body_mut() = Body::from_stream(body);
     let h = resp.headers_mut();
     h.insert(
@@ -231,6 +208,53 @@ fn sse_response(app: Arc<AppState>, caller: Caller, stream: RoutedStream) -> Res
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
+}
+
+/// The events of a committed stream: each chunk (the upstream's JSON for it when there is
+/// one), then `[DONE]` or an error event that ends it. A hand-written stream: an `unfold` moved
+/// its state into a new future for every event.
+struct SseBody {
+    app: Arc<AppState>,
+    caller: Caller,
+    /// `None` once the last event is out.
+    stream: Option<router::WithBodies>,
+}
+
+impl futures::Stream for SseBody {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let Some(stream) = this.stream.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let event = match ready!(stream.poll_next_unpin(cx)) {
+            Some(Ok((chunk, upstream))) => {
+                if let Some(u) = &chunk.usage {
+                    this.app
+                        .auth
+                        .record_tokens(this.caller, this.app.router.now(), u.total_tokens);
+                }
+                // The upstream's JSON for the chunk, when there is one, goes out as it came (as
+                // for plain answers); otherwise the chunk is written.
+                match upstream {
+                    Some(json) => provider::sse::encode_data(&json),
+                    None => provider::sse::encode_chunk(&chunk),
+                }
+            }
+            Some(Err(e)) => {
+                this.stream = None;
+                let (error_type, code) = openai_type_and_code(e.kind());
+                let body = error_body(e.message(), error_type, Some(code), None);
+                provider::sse::encode_event(None, &body.to_string())
+            }
+            None => {
+                this.stream = None;
+                Bytes::from_static(provider::sse::DONE)
+            }
+        };
+        Poll::Ready(Some(Ok(event)))
+    }
 }
 
 /// `POST /v1/embeddings`.

@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 use provider::{ChatRequest, EmbeddingsRequest};
 use router::RequestOptions;
 use serde::de::DeserializeOwned;
@@ -116,13 +116,13 @@ fn options(
         ApiError::bad_request(format!("`{field}` must be {want}"), Some(field.to_owned()))
     };
 
-    if let Some(v) = header(headers, "x-switchyard-num-retries") {
+    if let Some(v) = header(headers, &NUM_RETRIES) {
         opts.num_retries = Some(
             v.parse()
                 .map_err(|_| wrong("x-switchyard-num-retries", "a whole number >= 0"))?,
         );
     }
-    if let Some(v) = header(headers, "x-switchyard-timeout") {
+    if let Some(v) = header(headers, &TIMEOUT) {
         opts.timeout = Some(parse_duration(v).ok_or_else(|| {
             wrong(
                 "x-switchyard-timeout",
@@ -175,7 +175,12 @@ fn options(
     Ok(opts)
 }
 
-fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+/// The request headers that set options. Built once: a lookup by `&str` parses the name on
+/// every call.
+static NUM_RETRIES: HeaderName = HeaderName::from_static("x-switchyard-num-retries");
+static TIMEOUT: HeaderName = HeaderName::from_static("x-switchyard-timeout");
+
+fn header<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())

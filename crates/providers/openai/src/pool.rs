@@ -35,6 +35,8 @@ use crate::h1::{self, Chunked, Decoded, Framing, ProtocolError};
 /// What a read asks for at first; doubled while reads fill it, up to [`MAX_READ`].
 const FIRST_READ: usize = 8 * 1024;
 const MAX_READ: usize = 256 * 1024;
+/// The most read buffer an idle connection keeps.
+const MAX_IDLE_BUFFER: usize = 4 * FIRST_READ;
 
 /// Why a request got no answer.
 #[derive(Debug)]
@@ -376,9 +378,14 @@ impl PlainBody {
     /// The body has ended: the connection goes home if it may carry another request and
     /// the server sent nothing past the body.
     fn finish(&mut self) {
-        if let (Some(conn), Some((shared, authority))) = (self.conn.take(), self.home.take())
+        if let (Some(mut conn), Some((shared, authority))) = (self.conn.take(), self.home.take())
             && conn.buf.is_empty()
         {
+            // A buffer grown for a large answer is not kept while the connection waits.
+            if conn.buf.capacity() > MAX_IDLE_BUFFER {
+                conn.buf = BytesMut::new();
+                conn.read_size = FIRST_READ;
+            }
             shared.checkin(authority, conn);
         }
     }
@@ -616,6 +623,32 @@ pub(crate) mod tests {
             }
             assert_eq!(accepted.load(Ordering::SeqCst), 20);
         }
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_does_not_keep_a_large_answers_buffer() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.expect("a connection");
+            let mut request = [0u8; 1024];
+            let _ = tcp.read(&mut request).await;
+            let body = vec![b'x'; 1024 * 1024];
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+            let _ = tcp.write_all(head.as_bytes()).await;
+            let _ = tcp.write_all(&body).await;
+            let _ = tcp.read(&mut request).await;
+        });
+        let pool = pool(64, Duration::from_secs(90));
+        assert_eq!(body(get(&pool, &base).await).await.len(), 1024 * 1024);
+        let idle = pool.shared.idle.lock().expect("not poisoned");
+        assert_eq!(idle.len(), 1, "kept for the next request");
+        assert!(
+            idle[0].conn.buf.capacity() <= MAX_IDLE_BUFFER,
+            "{}",
+            idle[0].conn.buf.capacity()
+        );
+        assert_eq!(idle[0].conn.read_size, FIRST_READ);
     }
 
     #[tokio::test]

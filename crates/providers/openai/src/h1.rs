@@ -6,6 +6,7 @@
 //! so there is no request body framing to choose, no `Expect: 100-continue` and no upgrade.
 
 use std::fmt;
+use std::io::Write as _;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -63,36 +64,8 @@ pub(crate) fn write_request_head(
         out.extend_from_slice(user_agent.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"content-length: ");
-    out.extend_from_slice(decimal(length).as_slice());
-    out.extend_from_slice(b"\r\n\r\n");
-}
-
-/// `n` in decimal, without allocating.
-fn decimal(mut n: usize) -> DecimalDigits {
-    let mut digits = DecimalDigits {
-        buf: [0; 20],
-        start: 20,
-    };
-    loop {
-        digits.start -= 1;
-        digits.buf[digits.start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return digits;
-        }
-    }
-}
-
-struct DecimalDigits {
-    buf: [u8; 20],
-    start: usize,
-}
-
-impl DecimalDigits {
-    fn as_slice(&self) -> &[u8] {
-        &self.buf[self.start..]
-    }
+    // Writing to a `Vec` cannot fail.
+    let _ = write!(out, "content-length: {length}\r\n\r\n");
 }
 
 /// How an answer's body is delimited.

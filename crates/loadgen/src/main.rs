@@ -1,8 +1,9 @@
 //! `switchyard-loadgen`: the load generator that `cargo xtask bench` drives.
 //!
 //! **What it is.** A closed-loop HTTP/1.1 load generator: `--concurrency` workers, each on its
-//! own keep-alive connection, send the same JSON body back to back for `--warmup` plus
-//! `--duration` and record every request of the measured window. It prints one JSON object:
+//! own keep-alive connection, send the same JSON body back to back (or, with `--rate`, at an
+//! even pace, `pace.rs`) for `--warmup` plus `--duration` and record every request of the
+//! measured window. It prints one JSON object:
 //! requests per second, latency percentiles (p50, p99, p99.9) and, for streamed answers, the
 //! time to the first chunk that carries content. In `--check` mode (the soak) it mixes plain and
 //! streamed requests and checks every answer: the expected text, or an error in OpenAI's shape.
@@ -15,6 +16,7 @@
 
 mod check;
 mod client;
+mod pace;
 mod stats;
 
 use std::{
@@ -31,6 +33,7 @@ use tokio::task::JoinSet;
 use crate::{
     check::{Checker, Verdict},
     client::{Conn, Target},
+    pace::Pacer,
     stats::Summary,
 };
 
@@ -64,8 +67,8 @@ struct Args {
     #[arg(long)]
     requests: Option<u64>,
     /// Offered load in requests per second across all workers (default: as fast as answers
-    /// come back). Each worker sends on a fixed schedule, so latency is measured at a load the
-    /// server is not saturated by.
+    /// come back). A pacing thread releases the sends evenly spaced, each to whichever worker
+    /// is free, so latency is measured at a load the server is not saturated by.
     #[arg(long)]
     rate: Option<f64>,
     /// Worker threads of the runtime (1: a single-threaded runtime).
@@ -153,6 +156,12 @@ async fn load(args: &Args, target: Target) -> Result<bool> {
     let budget = args
         .requests
         .map(|n| std::sync::Arc::new(std::sync::atomic::AtomicU64::new(n)));
+    let pacer = args
+        .rate
+        .filter(|r| *r > 0.0)
+        .map(|rate| Pacer::start(rate, started, end).map(std::sync::Arc::new))
+        .transpose()
+        .context("cannot start the pacing thread")?;
     let mut workers = JoinSet::new();
     for worker in 0..args.concurrency {
         let target = target.clone();
@@ -161,25 +170,17 @@ async fn load(args: &Args, target: Target) -> Result<bool> {
         let checker = args.check.clone().map(Checker::new);
         let stream = args.stream;
         let progress = (worker == 0 && checker.is_some()).then_some(args.progress);
-        // Paced workers start spread over one interval so their requests do not bunch up.
-        let pace = args.rate.filter(|r| *r > 0.0).map(|rate| {
-            let interval = Duration::from_secs_f64(args.concurrency as f64 / rate);
-            let offset = interval.mul_f64(worker as f64 / args.concurrency as f64);
-            (interval, started + offset)
-        });
+        let pacer = pacer.clone();
         workers.spawn(async move {
             let mut out = WorkerResult::default();
             let mut conn: Option<Conn> = None;
             let mut n: u64 = 0;
             let mut next_progress = progress.map(|p| Instant::now() + p);
-            let mut next_send = pace.map(|(_, first)| first);
             loop {
-                if let (Some((interval, _)), Some(at)) = (pace, next_send) {
-                    if at >= end {
-                        break;
-                    }
-                    tokio::time::sleep_until(at.into()).await;
-                    next_send = Some(at + interval);
+                if let Some(pacer) = &pacer
+                    && !pacer.next().await
+                {
+                    break;
                 }
                 let now = Instant::now();
                 if now >= end {

@@ -357,7 +357,10 @@ fn strip_markup(text: &str) -> String {
 /// space, anything that looks like a credential is redacted, and the result is cut to
 /// about 200 characters.
 fn sanitize(text: &str) -> String {
-    let mut out = String::new();
+    const REDACTED: &str = "[redacted]";
+    let mut out = String::with_capacity(text.len().min(4 * MAX_MESSAGE_CHARS));
+    // Characters in `out`, counted as they are added rather than recounted for every word.
+    let mut chars = 0;
     let mut redact_next = false;
     for word in text
         .split(|c: char| c.is_whitespace() || c.is_control())
@@ -365,18 +368,21 @@ fn sanitize(text: &str) -> String {
     {
         if !out.is_empty() {
             out.push(' ');
+            chars += 1;
         }
         if redact_next || looks_secret(word) {
-            out.push_str("[redacted]");
+            out.push_str(REDACTED);
+            chars += REDACTED.len();
         } else {
             out.push_str(word);
+            chars += word.chars().count();
         }
         redact_next = word.eq_ignore_ascii_case("bearer");
-        if out.chars().count() > MAX_MESSAGE_CHARS {
+        if chars > MAX_MESSAGE_CHARS {
             break;
         }
     }
-    if out.chars().count() > MAX_MESSAGE_CHARS {
+    if chars > MAX_MESSAGE_CHARS {
         let cut: String = out.chars().take(MAX_MESSAGE_CHARS).collect();
         out = format!("{}…", cut.trim_end());
     }
@@ -390,10 +396,11 @@ fn looks_secret(word: &str) -> bool {
     if PREFIXES.iter().any(|p| w.starts_with(p)) && w.len() > 8 {
         return true;
     }
-    let lower = word.to_ascii_lowercase();
-    if ["key=", "token=", "secret=", "signature=", "sig="]
-        .iter()
-        .any(|p| lower.contains(p))
+    // Every marker ends in `=`, so a word without one carries none (and most words have none).
+    if word.contains('=')
+        && ["key=", "token=", "secret=", "signature=", "sig="]
+            .iter()
+            .any(|p| contains_ignore_case(word, p))
     {
         return true;
     }
@@ -401,6 +408,14 @@ fn looks_secret(word: &str) -> bool {
     w.len() >= 32
         && w.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Whether `haystack` contains `needle` (lower case), ignoring ASCII case, without allocating.
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 #[cfg(test)]

@@ -28,7 +28,14 @@ pub fn classify(status: u16, fields: ErrorFields<'_>) -> ErrorKind {
         .into_iter()
         .flatten()
         .find_map(kind_from_code)
-        .or_else(|| fields.message.and_then(kind_from_message));
+        // A message only ever reveals a client error, which a server error keeps its class
+        // over (below): a 5xx message is not read at all.
+        .or_else(|| {
+            (status < 500)
+                .then_some(fields.message)
+                .flatten()
+                .and_then(kind_from_message)
+        });
     let generic = ErrorKind::from_status(status).unwrap_or(ErrorKind::InternalServer);
     match specific {
         // A code never turns a server error into a client error or the reverse,
@@ -86,61 +93,58 @@ pub fn kind_from_message(message: &str) -> Option<ErrorKind> {
 
 /// Whether a message says the prompt does not fit the model's context window.
 pub fn is_context_window_message(message: &str) -> bool {
-    contains_any(
-        message,
-        &[
-            "context length",
-            "context_length_exceeded",
-            "context window",
-            "prompt is too long",
-            "input is too long",
-            "too many tokens",
-            "maximum number of tokens",
-            "exceeds the maximum",
-        ],
-    )
+    contains_any(message, CONTEXT_WINDOW)
 }
 
 /// Whether a message says the provider refused the content on safety grounds.
 pub fn is_content_policy_message(message: &str) -> bool {
-    contains_any(
-        message,
-        &[
-            "content_policy_violation",
-            "content management policy",
-            "content_filter",
-            "content filter",
-            "safety system",
-            "responsibleaipolicyviolation",
-        ],
-    )
+    contains_any(message, CONTENT_POLICY)
 }
 
 /// Whether a message says the account is out of quota or credit (waiting does not help).
 pub fn is_quota_message(message: &str) -> bool {
-    contains_any(
-        message,
-        &[
-            "insufficient_quota",
-            "exceeded your current quota",
-            "credit balance is too low",
-            "billing",
-            "spend limit",
-        ],
-    )
+    contains_any(message, QUOTA)
 }
 
 /// Whether a message says the provider cannot take one of the request's parameters.
 pub fn is_unsupported_params_message(message: &str) -> bool {
-    contains_any(
-        message,
-        &[
-            "unsupported parameter",
-            "unsupported value",
-            "is not supported with this model",
-        ],
-    )
+    contains_any(message, UNSUPPORTED_PARAMS)
 }
+
+// What the messages say, in lower case (the search ignores case in the message only).
+const CONTEXT_WINDOW: &[&str] = &[
+    "context length",
+    "context_length_exceeded",
+    "context window",
+    "prompt is too long",
+    "input is too long",
+    "too many tokens",
+    "maximum number of tokens",
+    "exceeds the maximum",
+];
+
+const CONTENT_POLICY: &[&str] = &[
+    "content_policy_violation",
+    "content management policy",
+    "content_filter",
+    "content filter",
+    "safety system",
+    "responsibleaipolicyviolation",
+];
+
+const QUOTA: &[&str] = &[
+    "insufficient_quota",
+    "exceeded your current quota",
+    "credit balance is too low",
+    "billing",
+    "spend limit",
+];
+
+const UNSUPPORTED_PARAMS: &[&str] = &[
+    "unsupported parameter",
+    "unsupported value",
+    "is not supported with this model",
+];
 
 /// Case-insensitive substring search without allocating.
 fn contains_any(haystack: &str, needles: &[&str]) -> bool {
@@ -149,12 +153,15 @@ fn contains_any(haystack: &str, needles: &[&str]) -> bool {
         .any(|needle| contains_ignore_case(haystack, needle))
 }
 
+/// Whether `haystack` contains `needle`, ignoring ASCII case. `needle` is lower case.
 fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
     let (h, n) = (haystack.as_bytes(), needle.as_bytes());
-    if n.is_empty() {
+    let Some((&first, rest)) = n.split_first() else {
         return true;
-    }
-    h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+    };
+    // The first byte alone rules out almost every position; only there is the rest compared.
+    h.windows(n.len())
+        .any(|w| w[0].to_ascii_lowercase() == first && w[1..].eq_ignore_ascii_case(rest))
 }
 
 #[cfg(test)]
@@ -285,6 +292,33 @@ mod tests {
             ErrorKind::ServiceUnavailable
         );
         assert_eq!(classify(502, ErrorFields::default()), ErrorKind::BadGateway);
+    }
+
+    #[test]
+    fn a_server_error_message_never_makes_a_client_error() {
+        let message = Some("This model's maximum context length is 8192 tokens");
+        assert_eq!(
+            classify(500, f(None, None, message)),
+            ErrorKind::InternalServer
+        );
+        assert_eq!(
+            classify(503, f(None, None, Some("content filter"))),
+            ErrorKind::ServiceUnavailable
+        );
+    }
+
+    #[test]
+    fn needles_are_lower_case_and_found_in_any_case() {
+        for needle in [CONTEXT_WINDOW, CONTENT_POLICY, QUOTA, UNSUPPORTED_PARAMS].concat() {
+            assert_eq!(needle, needle.to_ascii_lowercase(), "{needle}");
+        }
+        assert!(contains_ignore_case(
+            "The CONTEXT Window is full",
+            "context window"
+        ));
+        assert!(contains_ignore_case("x", ""));
+        assert!(!contains_ignore_case("contex", "context"));
+        assert!(!contains_ignore_case("kontext window", "context window"));
     }
 
     #[test]

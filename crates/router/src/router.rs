@@ -934,7 +934,7 @@ impl<'r> Plan<'r> {
                 metadata: self.metadata(),
             })
         });
-        tracing::info!(request_id = %self.report.request_id, model = %self.requested, deployment = %d.id, kind = %kind, status = ?err.status(), ?decision, "attempt failed");
+        tracing::info!(request_id = %self.report.request_id, model = %self.requested, deployment = %d.id, kind = %kind, status = err.status(), ?decision, "attempt failed");
 
         if *self.group.name == *self.requested {
             self.requested_error = Some(err.clone());

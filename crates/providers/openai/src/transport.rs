@@ -429,15 +429,18 @@ async fn error_from_answer(
 /// inner code decides.
 fn refine_inner_error(error: ProviderError, body: &[u8]) -> ProviderError {
     let generic = error.status().and_then(ErrorKind::from_status);
-    if Some(error.kind()) != generic {
+    // Only a client error is refined (below), so a server error's body is not read again.
+    if Some(error.kind()) != generic || error.status().is_none_or(|s| s >= 500) {
         return error;
     }
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return error;
     };
-    let refined = ["/error/innererror/code", "/error/code"]
-        .iter()
-        .filter_map(|pointer| value.pointer(pointer).and_then(serde_json::Value::as_str))
+    let outer = value.get("error");
+    let inner = outer.and_then(|e| e.get("innererror"));
+    let refined = [inner, outer]
+        .into_iter()
+        .filter_map(|e| e?.get("code")?.as_str())
         .find_map(|code| match code {
             // Azure's image endpoints spell it in camel case.
             "contentFilter" | "ContentFilter" => Some(ErrorKind::ContentPolicyViolation),
@@ -445,7 +448,7 @@ fn refine_inner_error(error: ProviderError, body: &[u8]) -> ProviderError {
         });
     match refined {
         // Like retry-core's classify, a code never turns a server error into a client error.
-        Some(kind) if kind != error.kind() && error.status().is_some_and(|s| s < 500) => {
+        Some(kind) if kind != error.kind() => {
             let mut refined = ProviderError::new(kind, error.provider(), error.message())
                 .with_hint(error.retry_hint());
             if let Some(status) = error.status() {

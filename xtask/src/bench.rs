@@ -54,7 +54,8 @@ const CONCURRENCY: [usize; 3] = [1, 32, 256];
 const RETRY_REQUESTS: u64 = 2000;
 
 /// Rounds of the two latency targets' runs (concurrency 1, and paced at 32), each a direct run
-/// and a proxied one; the targets are judged on the median round.
+/// and a proxied one; the added median is judged on the worst round, the added p99 on the
+/// median one (`report::Judge`).
 const LATENCY_ROUNDS: usize = 3;
 
 #[derive(Debug)]
@@ -422,7 +423,8 @@ fn load_benchmark(bins: &Bins, work: &Path, opts: &Options, machine: Machine) ->
         proxied: paced(&proxy_url)?,
     }];
     // The two latency targets are differences of two runs on a shared machine whose own tail
-    // moves from run to run: measure them in more rounds and judge the median round.
+    // and process placement move from run to run: measure them in more rounds (the report
+    // says which round each is judged on, and why).
     for round in 2..=LATENCY_ROUNDS {
         println!(
             "xtask bench: latency round {round} of {LATENCY_ROUNDS}: concurrency 1, then paced 32; direct, then through the proxy"

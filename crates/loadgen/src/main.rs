@@ -20,6 +20,7 @@ mod pace;
 mod stats;
 
 use std::{
+    io::Write as _,
     net::SocketAddr,
     time::{Duration, Instant},
 };
@@ -299,7 +300,8 @@ async fn load(args: &Args, target: Target) -> Result<bool> {
     if args.check.is_some() {
         report["checks"] = all.checks.to_json();
     }
-    println!("{report}");
+    // A closed stdout (the reader went away) is an error to report, not a panic.
+    writeln!(std::io::stdout().lock(), "{report}").context("cannot write the summary")?;
     Ok(clean)
 }
 

@@ -150,12 +150,30 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-/// `+92 µs (median of 3 rounds: +77 µs, +92 µs, +116 µs)`, and the median itself.
-fn rounds_text(pairs: &[Pair], p: &str) -> (f64, String) {
+/// Which round of several a target is judged on.
+#[derive(Clone, Copy)]
+enum Judge {
+    /// The median round: for a tail figure, which a stall of the machine moves in one run.
+    Median,
+    /// The worst round: for a median figure, whose rounds differ by where the scheduler put
+    /// the direct run's two processes (one CPU or two), so the best direct run is the fair
+    /// comparison.
+    Worst,
+}
+
+/// The figure a target is judged on, and its text with every round:
+/// `+92 µs (worst of 3 rounds: +77 µs, +92 µs, +31 µs)`.
+fn rounds_text(pairs: &[Pair], p: &str, judge: Judge) -> (f64, String) {
     let added: Vec<f64> = pairs.iter().map(|pair| pair.added(p)).collect();
-    let m = median(added.clone());
+    let (m, how) = match judge {
+        Judge::Median => (median(added.clone()), "median"),
+        Judge::Worst => (
+            added.iter().copied().reduce(f64::max).unwrap_or(0.0),
+            "worst",
+        ),
+    };
     if added.len() <= 1 {
-        return (m, signed_us(m));
+        return (m, signed_us(added.first().copied().unwrap_or(0.0)));
     }
     let each = added
         .iter()
@@ -164,11 +182,7 @@ fn rounds_text(pairs: &[Pair], p: &str) -> (f64, String) {
         .join(", ");
     (
         m,
-        format!(
-            "{} (median of {} rounds: {each})",
-            signed_us(m),
-            added.len()
-        ),
+        format!("{} ({how} of {} rounds: {each})", signed_us(m), added.len()),
     )
 }
 
@@ -301,13 +315,13 @@ impl Results {
                 status: Status::of(r >= 0.35),
             });
         }
-        let (added, measured) = rounds_text(&self.one_at_a_time, "p50");
+        let (added, measured) = rounds_text(&self.one_at_a_time, "p50", Judge::Worst);
         out.push(Target {
             what: "added median latency at concurrency 1 < 100 µs".to_owned(),
             measured,
             status: Status::of(added < 100.0),
         });
-        let (added, measured) = rounds_text(&self.paced, "p99");
+        let (added, measured) = rounds_text(&self.paced, "p99", Judge::Median);
         out.push(Target {
             what: format!(
                 "added p99 at concurrency 32 < 1 ms (paced at {:.0} requests/s, the same load both ways)",
@@ -616,7 +630,7 @@ mod tests {
     }
 
     #[test]
-    fn targets_are_judged_on_the_median_round() {
+    fn targets_are_judged_on_the_median_or_the_worst_round() {
         let run = |p50: f64, p99: f64| serde_json::json!({"latency_us": {"p50": p50, "p99": p99}});
         let pair = |direct: f64, proxied: f64| Pair {
             direct: run(direct, direct),
@@ -624,10 +638,13 @@ mod tests {
         };
         // Added: +130, +80, +90 → the median round is +90, whatever the order.
         let pairs = [pair(60.0, 190.0), pair(60.0, 140.0), pair(70.0, 160.0)];
-        let (m, text) = rounds_text(&pairs, "p50");
+        let (m, text) = rounds_text(&pairs, "p50", Judge::Median);
         assert!((m - 90.0).abs() < 1e-9, "{m}");
         assert_eq!(text, "+90 µs (median of 3 rounds: +130 µs, +80 µs, +90 µs)");
-        let (m, text) = rounds_text(&pairs[..1], "p99");
+        let (m, text) = rounds_text(&pairs, "p50", Judge::Worst);
+        assert!((m - 130.0).abs() < 1e-9, "{m}");
+        assert_eq!(text, "+130 µs (worst of 3 rounds: +130 µs, +80 µs, +90 µs)");
+        let (m, text) = rounds_text(&pairs[..1], "p99", Judge::Median);
         assert!((m - 130.0).abs() < 1e-9 && text == "+130 µs", "{m} {text}");
         assert!((median(vec![4.0, 1.0, 3.0, 2.0]) - 2.5).abs() < 1e-9);
         assert!(median(Vec::new()).abs() < 1e-9);

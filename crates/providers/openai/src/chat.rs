@@ -56,12 +56,16 @@ pub(crate) fn parse_response(
 ) -> Result<(ChatResponse, bool), ProviderError> {
     // The common case in one pass. A `{"error": ...}` body parses too (every field of a
     // chat completion has a default), so look for it; anything that does not parse takes
-    // the slow path below, which says precisely what is wrong.
-    match serde_json::from_slice::<ChatResponse>(bytes) {
-        Ok(response) if !is_error_object(response.extra.get("error")) => {
-            return checked(provider, response).map(|response| (response, true));
+    // the slow path below, which says precisely what is wrong. The body is checked as UTF-8
+    // once, as a whole: read from bytes, serde_json checks every string on its own, forty
+    // calls for an ordinary answer. A body that is not UTF-8 fails either way.
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        match serde_json::from_str::<ChatResponse>(text) {
+            Ok(response) if !is_error_object(response.extra.get("error")) => {
+                return checked(provider, response).map(|response| (response, true));
+            }
+            _ => {}
         }
-        _ => {}
     }
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| not_json(provider, bytes, "chat completion", e))?;

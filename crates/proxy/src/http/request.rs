@@ -21,8 +21,9 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     }
     // Most bodies are right: parse them without serde_path_to_error, whose path tracking
     // costs on every field. Only a body that fails is parsed again with it, for the message
-    // that names the field (the slow path accepts whatever it accepted before).
-    if let Ok(value) = serde_json::from_slice(body) {
+    // that names the field (the slow path accepts whatever it accepted before). The body is
+    // checked as UTF-8 once, as a whole, rather than string by string.
+    if let Ok(Ok(value)) = std::str::from_utf8(body).map(serde_json::from_str) {
         return Ok(value);
     }
     let mut de = serde_json::Deserializer::from_slice(body);

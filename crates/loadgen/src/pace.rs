@@ -103,12 +103,10 @@ mod tests {
             }
             n
         });
-        // 200 ms at 1000/s: 200 sends (201 counting the one at the start), never far more;
-        // fewer only if this machine stalled the thread for most of the run.
-        assert!(
-            (100..=202).contains(&sends),
-            "{sends} sends in 200 ms at 1000/s"
-        );
+        // 200 ms at 1000/s: at most 201 sends (the one at the start, then one per millisecond),
+        // however the threads were scheduled. Fewer if this machine stalled the pacing thread,
+        // so there is no lower bound here: a real run's count is the benchmark's to show.
+        assert!(sends <= 201, "{sends} sends in 200 ms at 1000/s");
         assert!(Instant::now() >= end, "closed before the end of the run");
     }
 }

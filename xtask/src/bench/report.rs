@@ -137,6 +137,15 @@ impl Pair {
     fn added(&self, p: &str) -> f64 {
         lat(&self.proxied, false, p) - lat(&self.direct, false, p)
     }
+
+    /// Latency percentile `p` of both runs: `86 µs / 173 µs`.
+    fn both(&self, p: &str) -> String {
+        format!(
+            "{} / {}",
+            us(lat(&self.direct, false, p)),
+            us(lat(&self.proxied, false, p))
+        )
+    }
 }
 
 /// The median of `values` (the mean of the middle two for an even count); 0 for none.
@@ -455,24 +464,20 @@ impl Results {
         for (i, pair) in self.paced.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "paced, concurrency 32 at {:.0} requests/s, round {}: p50 {} / {}, p99 {} / {}, p99.9 {} / {} (direct / proxy)",
+                "paced, concurrency 32 at {:.0} requests/s, round {}: p50 {}, p99 {}, p99.9 {} (direct / proxy)",
                 self.paced_rate,
                 i + 1,
-                us(lat(&pair.direct, false, "p50")),
-                us(lat(&pair.proxied, false, "p50")),
-                us(lat(&pair.direct, false, "p99")),
-                us(lat(&pair.proxied, false, "p99")),
-                us(lat(&pair.direct, false, "p999")),
-                us(lat(&pair.proxied, false, "p999")),
+                pair.both("p50"),
+                pair.both("p99"),
+                pair.both("p999"),
             );
         }
         for (i, pair) in self.one_at_a_time.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "concurrency 1, round {}: p50 {} / {}, added {} (direct / proxy)",
+                "concurrency 1, round {}: p50 {}, added {} (direct / proxy)",
                 i + 1,
-                us(lat(&pair.direct, false, "p50")),
-                us(lat(&pair.proxied, false, "p50")),
+                pair.both("p50"),
                 signed_us(pair.added("p50")),
             );
         }
@@ -519,14 +524,11 @@ impl Results {
         for (i, pair) in self.paced.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "| {} | {} / {} | {} / {} | {} / {} | {} |",
+                "| {} | {} | {} | {} | {} |",
                 i + 1,
-                us(lat(&pair.direct, false, "p50")),
-                us(lat(&pair.proxied, false, "p50")),
-                us(lat(&pair.direct, false, "p99")),
-                us(lat(&pair.proxied, false, "p99")),
-                us(lat(&pair.direct, false, "p999")),
-                us(lat(&pair.proxied, false, "p999")),
+                pair.both("p50"),
+                pair.both("p99"),
+                pair.both("p999"),
                 signed_us(pair.added("p99")),
             );
         }
@@ -538,12 +540,10 @@ impl Results {
         for (i, pair) in self.one_at_a_time.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "| {} | {} / {} | {} / {} | {} |",
+                "| {} | {} | {} | {} |",
                 i + 1,
-                us(lat(&pair.direct, false, "p50")),
-                us(lat(&pair.proxied, false, "p50")),
-                us(lat(&pair.direct, false, "p99")),
-                us(lat(&pair.proxied, false, "p99")),
+                pair.both("p50"),
+                pair.both("p99"),
                 signed_us(pair.added("p50")),
             );
         }
@@ -627,6 +627,12 @@ mod tests {
         assert_eq!(us(1534.0), "1.53 ms");
         assert_eq!(signed_us(-1170.0), "−1.17 ms");
         assert_eq!(signed_us(92.0), "+92 µs");
+        let run = |p50: f64| serde_json::json!({"latency_us": {"p50": p50}});
+        let pair = Pair {
+            direct: run(86.0),
+            proxied: run(1534.0),
+        };
+        assert_eq!(pair.both("p50"), "86 µs / 1.53 ms");
     }
 
     #[test]

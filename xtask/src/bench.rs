@@ -388,8 +388,7 @@ fn load_benchmark(bins: &Bins, work: &Path, opts: &Options, machine: Machine) ->
             cells.push(Cell {
                 concurrency,
                 stream,
-                direct,
-                proxied,
+                runs: Pair { direct, proxied },
                 cpu_us: cpu_us_per_request(spent, total),
                 rss_after: mem,
             });
@@ -400,7 +399,7 @@ fn load_benchmark(bins: &Bins, work: &Path, opts: &Options, machine: Machine) ->
     let saturated = cells
         .iter()
         .find(|c| c.concurrency == 32 && !c.stream)
-        .map_or(1000.0, |c| c.proxied["rps"].as_f64().unwrap_or(2000.0));
+        .map_or(1000.0, |c| c.runs.proxied["rps"].as_f64().unwrap_or(2000.0));
     let rate = ((saturated / 2.0) / 100.0).floor().max(1.0) * 100.0;
     println!(
         "xtask bench: concurrency 32 paced at {rate} requests/s: direct, then through the proxy"
@@ -410,29 +409,27 @@ fn load_benchmark(bins: &Bins, work: &Path, opts: &Options, machine: Machine) ->
         load.rate = Some(rate);
         load.run(bins)
     };
-    let c1 = cells
-        .iter()
-        .find(|c| c.concurrency == 1 && !c.stream)
-        .map(|c| Pair {
-            direct: c.direct.clone(),
-            proxied: c.proxied.clone(),
-        });
-    let mut one_at_a_time: Vec<Pair> = c1.into_iter().collect();
-    let mut paced_rounds = vec![Pair {
-        direct: paced(&direct_url)?,
-        proxied: paced(&proxy_url)?,
-    }];
     // The two latency targets are differences of two runs on a shared machine whose own tail
     // and process placement move from run to run: measure them in more rounds (the report
-    // says which round each is judged on, and why).
-    for round in 2..=LATENCY_ROUNDS {
-        println!(
-            "xtask bench: latency round {round} of {LATENCY_ROUNDS}: concurrency 1, then paced 32; direct, then through the proxy"
-        );
-        one_at_a_time.push(Pair {
-            direct: Load::new(&direct_url, 1, false, opts.duration).run(bins)?,
-            proxied: Load::new(&proxy_url, 1, false, opts.duration).run(bins)?,
-        });
+    // says which round each is judged on, and why). The first concurrency-1 round is the
+    // table's own run.
+    let mut one_at_a_time: Vec<Pair> = cells
+        .iter()
+        .find(|c| c.concurrency == 1 && !c.stream)
+        .map(|c| c.runs.clone())
+        .into_iter()
+        .collect();
+    let mut paced_rounds = Vec::with_capacity(LATENCY_ROUNDS);
+    for round in 1..=LATENCY_ROUNDS {
+        if round > 1 {
+            println!(
+                "xtask bench: latency round {round} of {LATENCY_ROUNDS}: concurrency 1, then paced 32; direct, then through the proxy"
+            );
+            one_at_a_time.push(Pair {
+                direct: Load::new(&direct_url, 1, false, opts.duration).run(bins)?,
+                proxied: Load::new(&proxy_url, 1, false, opts.duration).run(bins)?,
+            });
+        }
         paced_rounds.push(Pair {
             direct: paced(&direct_url)?,
             proxied: paced(&proxy_url)?,

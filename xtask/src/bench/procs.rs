@@ -166,8 +166,13 @@ fn cpu_ticks_of(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// Clock ticks per second, the unit of `/proc/PID/stat` times.
+/// Clock ticks per second, the unit of `/proc/PID/stat` times (asked of `getconf` once).
 fn ticks_per_second() -> u64 {
+    static HZ: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *HZ.get_or_init(ask_ticks_per_second)
+}
+
+fn ask_ticks_per_second() -> u64 {
     Command::new("getconf")
         .arg("CLK_TCK")
         .output()

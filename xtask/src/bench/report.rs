@@ -119,31 +119,32 @@ impl Machine {
 pub(crate) struct Cell {
     pub(crate) concurrency: usize,
     pub(crate) stream: bool,
-    pub(crate) direct: Value,
-    pub(crate) proxied: Value,
+    pub(crate) runs: Pair,
     /// Proxy CPU time per request (user + system), in microseconds.
     pub(crate) cpu_us: f64,
     pub(crate) rss_after: Mem,
 }
 
 /// The same load straight to the upstream, then through the proxy.
+#[derive(Clone)]
 pub(crate) struct Pair {
     pub(crate) direct: Value,
     pub(crate) proxied: Value,
 }
 
 impl Pair {
-    /// Latency percentile `p` of the whole answer, through the proxy minus straight.
-    fn added(&self, p: &str) -> f64 {
-        lat(&self.proxied, false, p) - lat(&self.direct, false, p)
+    /// Latency percentile `p` (of the first chunk for a stream), through the proxy minus
+    /// straight.
+    fn added(&self, stream: bool, p: &str) -> f64 {
+        lat(&self.proxied, stream, p) - lat(&self.direct, stream, p)
     }
 
     /// Latency percentile `p` of both runs: `86 µs / 173 µs`.
-    fn both(&self, p: &str) -> String {
+    fn both(&self, stream: bool, p: &str) -> String {
         format!(
             "{} / {}",
-            us(lat(&self.direct, false, p)),
-            us(lat(&self.proxied, false, p))
+            us(lat(&self.direct, stream, p)),
+            us(lat(&self.proxied, stream, p))
         )
     }
 }
@@ -173,7 +174,7 @@ enum Judge {
 /// The figure a target is judged on, and its text with every round:
 /// `+92 µs (worst of 3 rounds: +77 µs, +92 µs, +31 µs)`.
 fn rounds_text(pairs: &[Pair], p: &str, judge: Judge) -> (f64, String) {
-    let added: Vec<f64> = pairs.iter().map(|pair| pair.added(p)).collect();
+    let added: Vec<f64> = pairs.iter().map(|pair| pair.added(false, p)).collect();
     let (m, how) = match judge {
         Judge::Median => (median(added.clone()), "median"),
         Judge::Worst => (
@@ -182,7 +183,7 @@ fn rounds_text(pairs: &[Pair], p: &str, judge: Judge) -> (f64, String) {
         ),
     };
     if added.len() <= 1 {
-        return (m, signed_us(added.first().copied().unwrap_or(0.0)));
+        return (m, signed_us(m));
     }
     let each = added
         .iter()
@@ -312,14 +313,15 @@ impl Results {
     fn targets(&self) -> Vec<Target> {
         let mut out = Vec::new();
         if let Some(c) = self.cell(32, false) {
-            let r = ratio(rps(&c.proxied), rps(&c.direct));
+            let (direct, proxied) = (rps(&c.runs.direct), rps(&c.runs.proxied));
+            let r = ratio(proxied, direct);
             out.push(Target {
                 what: "through the proxy ≥ 35% of direct requests/s at concurrency 32".to_owned(),
                 measured: format!(
                     "{:.0}% ({:.0} of {:.0} requests/s)",
                     r * 100.0,
-                    rps(&c.proxied),
-                    rps(&c.direct)
+                    proxied,
+                    direct
                 ),
                 status: Status::of(r >= 0.35),
             });
@@ -340,7 +342,7 @@ impl Results {
             status: Status::of(added < 1000.0),
         });
         if let Some(c) = self.cell(32, false) {
-            let added = lat(&c.proxied, false, "p99") - lat(&c.direct, false, "p99");
+            let added = c.runs.added(false, "p99");
             out.push(Target {
                 what: "added p99 at concurrency 32, closed loop (at saturation latency is the queue, 32 ÷ requests/s: this restates the throughput target)"
                     .to_owned(),
@@ -390,29 +392,18 @@ impl Results {
         self.cells
             .iter()
             .map(|c| {
-                let s = c.stream;
+                let (s, runs) = (c.stream, &c.runs);
+                let (direct, proxied) = (rps(&runs.direct), rps(&runs.proxied));
                 [
                     c.concurrency.to_string(),
                     if s { "stream (TTFT)" } else { "plain" }.to_owned(),
-                    format!("{:.0}", rps(&c.direct)),
-                    format!("{:.0}", rps(&c.proxied)),
-                    format!("{:.0}%", ratio(rps(&c.proxied), rps(&c.direct)) * 100.0),
-                    format!(
-                        "{} / {}",
-                        us(lat(&c.direct, s, "p50")),
-                        us(lat(&c.proxied, s, "p50"))
-                    ),
-                    format!(
-                        "{} / {}",
-                        us(lat(&c.direct, s, "p99")),
-                        us(lat(&c.proxied, s, "p99"))
-                    ),
-                    format!(
-                        "{} / {}",
-                        us(lat(&c.direct, s, "p999")),
-                        us(lat(&c.proxied, s, "p999"))
-                    ),
-                    signed_us(lat(&c.proxied, s, "p50") - lat(&c.direct, s, "p50")),
+                    format!("{direct:.0}"),
+                    format!("{proxied:.0}"),
+                    format!("{:.0}%", ratio(proxied, direct) * 100.0),
+                    runs.both(s, "p50"),
+                    runs.both(s, "p99"),
+                    runs.both(s, "p999"),
+                    signed_us(runs.added(s, "p50")),
                     format!("{:.0} µs", c.cpu_us),
                     format!("{:.1} MiB", c.rss_after.rss_mib()),
                 ]
@@ -467,9 +458,9 @@ impl Results {
                 "paced, concurrency 32 at {:.0} requests/s, round {}: p50 {}, p99 {}, p99.9 {} (direct / proxy)",
                 self.paced_rate,
                 i + 1,
-                pair.both("p50"),
-                pair.both("p99"),
-                pair.both("p999"),
+                pair.both(false, "p50"),
+                pair.both(false, "p99"),
+                pair.both(false, "p999"),
             );
         }
         for (i, pair) in self.one_at_a_time.iter().enumerate() {
@@ -477,8 +468,8 @@ impl Results {
                 out,
                 "concurrency 1, round {}: p50 {}, added {} (direct / proxy)",
                 i + 1,
-                pair.both("p50"),
-                signed_us(pair.added("p50")),
+                pair.both(false, "p50"),
+                signed_us(pair.added(false, "p50")),
             );
         }
         let r = &self.retry;
@@ -526,10 +517,10 @@ impl Results {
                 out,
                 "| {} | {} | {} | {} | {} |",
                 i + 1,
-                pair.both("p50"),
-                pair.both("p99"),
-                pair.both("p999"),
-                signed_us(pair.added("p99")),
+                pair.both(false, "p50"),
+                pair.both(false, "p99"),
+                pair.both(false, "p999"),
+                signed_us(pair.added(false, "p99")),
             );
         }
         let _ = writeln!(
@@ -542,9 +533,9 @@ impl Results {
                 out,
                 "| {} | {} | {} | {} |",
                 i + 1,
-                pair.both("p50"),
-                pair.both("p99"),
-                signed_us(pair.added("p50")),
+                pair.both(false, "p50"),
+                pair.both(false, "p99"),
+                signed_us(pair.added(false, "p50")),
             );
         }
         out.push('\n');
@@ -632,7 +623,7 @@ mod tests {
             direct: run(86.0),
             proxied: run(1534.0),
         };
-        assert_eq!(pair.both("p50"), "86 µs / 1.53 ms");
+        assert_eq!(pair.both(false, "p50"), "86 µs / 1.53 ms");
     }
 
     #[test]

@@ -400,7 +400,7 @@ fn looks_secret(word: &str) -> bool {
     if word.contains('=')
         && ["key=", "token=", "secret=", "signature=", "sig="]
             .iter()
-            .any(|p| contains_ignore_case(word, p))
+            .any(|p| classify::contains_ignore_case(word, p))
     {
         return true;
     }
@@ -408,14 +408,6 @@ fn looks_secret(word: &str) -> bool {
     w.len() >= 32
         && w.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-/// Whether `haystack` contains `needle` (lower case), ignoring ASCII case, without allocating.
-fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 #[cfg(test)]

@@ -153,8 +153,16 @@ fn contains_any(haystack: &str, needles: &[&str]) -> bool {
         .any(|needle| contains_ignore_case(haystack, needle))
 }
 
-/// Whether `haystack` contains `needle`, ignoring ASCII case. `needle` is lower case.
-fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+/// Whether `haystack` contains `needle`, ignoring ASCII case, without allocating: the search
+/// the message classifiers use, for providers that look for phrases of their own. `needle`
+/// must be in lower case; an empty one is always found.
+///
+/// ```
+/// use switchyard_retry_core::classify::contains_ignore_case;
+/// assert!(contains_ignore_case("Prompt is TOO long", "too long"));
+/// assert!(!contains_ignore_case("too lon", "too long"));
+/// ```
+pub fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
     let (h, n) = (haystack.as_bytes(), needle.as_bytes());
     let Some((&first, rest)) = n.split_first() else {
         return true;
